@@ -1,0 +1,284 @@
+"""Settings: flags > environment > config.toml > defaults.
+
+The merge is plain functions over plain dicts (`merge_layers`, `env_layer`,
+`motorhead_env_layer`, `coerce`) so it is tested without files or processes;
+`load_settings` is the one edge that reads a file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from chatcli.env import Environment
+from chatcli.errors import ConfigError
+
+SECRET_KEYS = frozenset({"api_key"})
+MASK = "********"
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    provider: str = "auto"
+    model: str = "gpt-4o-mini"
+    api: str = "chat"
+    base_url: str | None = None
+    api_key: str | None = None
+    temperature: float = 0.7
+    max_tokens: int = 512
+    timeout: float = 60.0
+    stream: bool = True
+    local_model_path: str | None = None
+    context_size: int = 2048
+    threads: int = 0
+
+
+@dataclass(frozen=True)
+class MemorySettings:
+    url: str | None = None
+    api_key: str | None = None
+    timeout: float = 10.0
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    store: str = "sqlite"
+    db: str | None = None
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    window: int = 12
+    api_key: str | None = None
+    allow_public: bool = False
+    max_body_bytes: int = 4 * 1024 * 1024
+    long_term_memory: bool = False
+    summarize: bool = True
+    log_level: str = "info"
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    markdown: bool = True
+    history_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    llm: LLMSettings = field(default_factory=LLMSettings)
+    memory: MemorySettings = field(default_factory=MemorySettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    chat: ChatSettings = field(default_factory=ChatSettings)
+
+
+SECTIONS: dict[str, type] = {
+    "llm": LLMSettings,
+    "memory": MemorySettings,
+    "server": ServerSettings,
+    "chat": ChatSettings,
+}
+
+CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("llm", "provider"): ("auto", "local", "openai"),
+    ("llm", "api"): ("chat", "completions"),
+    ("server", "store"): ("sqlite", "redis"),
+    ("server", "log_level"): ("critical", "error", "warning", "info", "debug"),
+}
+
+Layer = dict[str, dict[str, Any]]
+
+# Environment names that are not CHATCLI_<SECTION>_<KEY>, for every command.
+ENV_ALIASES: dict[str, tuple[str, str]] = {
+    "OPENAI_API_KEY": ("llm", "api_key"),
+    "OPENAI_API_BASE": ("llm", "base_url"),
+    "OPENAI_BASE_URL": ("llm", "base_url"),
+    "CHATCLI_MODEL": ("llm", "model"),
+    "CHATCLI_LLM": ("llm", "provider"),
+}
+
+# Motörhead's own variables: only `chatcli serve` reads them, so a Motörhead user
+# switches by changing one command while the CLI's embedded server stays on SQLite.
+MOTORHEAD_ENV: dict[str, tuple[str, str]] = {
+    "PORT": ("server", "port"),
+    "REDIS_URL": ("server", "redis_url"),
+    "MOTORHEAD_MAX_WINDOW_SIZE": ("server", "window"),
+    "MOTORHEAD_LONG_TERM_MEMORY": ("server", "long_term_memory"),
+    "MOTORHEAD_MODEL": ("llm", "model"),
+}
+
+
+def merge_layers(*layers: Layer) -> Layer:
+    """Later layers win, key by key; None means 'not given' and never overrides."""
+    merged: Layer = {}
+    for layer in layers:
+        for section, values in layer.items():
+            target = merged.setdefault(section, {})
+            for key, value in values.items():
+                if value is not None:
+                    target[key] = value
+    return merged
+
+
+def env_layer(environ: Mapping[str, str]) -> Layer:
+    """CHATCLI_<SECTION>_<KEY> for every key, plus the OpenAI names users already set."""
+    layer: Layer = {}
+    for name, (section, key) in ENV_ALIASES.items():
+        if environ.get(name):
+            layer.setdefault(section, {})[key] = environ[name]
+    for section, cls in SECTIONS.items():
+        for f in fields(cls):
+            value = environ.get(f"CHATCLI_{section.upper()}_{f.name.upper()}")
+            if value is not None and value != "":
+                layer.setdefault(section, {})[f.name] = value
+    return layer
+
+
+def motorhead_env_layer(environ: Mapping[str, str]) -> Layer:
+    """Motörhead's variables; REDIS_URL also selects the Redis store, as it does in Motörhead."""
+    layer: Layer = {}
+    for name, (section, key) in MOTORHEAD_ENV.items():
+        if environ.get(name):
+            layer.setdefault(section, {})[key] = environ[name]
+    if environ.get("REDIS_URL"):
+        layer.setdefault("server", {})["store"] = "redis"
+    return layer
+
+
+def coerce(section: str, key: str, value: Any) -> Any:
+    """Turn a string from the environment or a TOML value into the field's type, or say why not."""
+    cls = SECTIONS.get(section)
+    if cls is None:
+        raise ConfigError(f"unknown config section [{section}]: expected one of {', '.join(SECTIONS)}")
+    types = {f.name: f.type for f in fields(cls)}
+    if key not in types:
+        raise ConfigError(
+            f"unknown config key {section}.{key}: see config.example.toml for the keys"
+        )
+    kind = str(types[key])
+    try:
+        if value is None:
+            result = None
+        elif kind.startswith("bool"):
+            result = _to_bool(value)
+        elif kind.startswith("int"):
+            if isinstance(value, bool):
+                raise ValueError
+            result = int(value)
+        elif kind.startswith("float"):
+            if isinstance(value, bool):
+                raise ValueError
+            result = float(value)
+        else:
+            if not isinstance(value, str):
+                raise ValueError
+            result = value
+    except ValueError:
+        expected = kind.split(" ")[0].replace("str", "text")
+        raise ConfigError(f"{section}.{key} must be {expected}, got {value!r}") from None
+    choices = CHOICES.get((section, key))
+    if choices and result not in choices:
+        raise ConfigError(f"{section}.{key} must be one of {', '.join(choices)}, got {result!r}")
+    if kind.startswith("int") and result is not None and result < 0:
+        raise ConfigError(f"{section}.{key} must not be negative, got {result}")
+    return result
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(value)
+
+
+def build_settings(layer: Layer) -> Settings:
+    sections = {}
+    for section, cls in SECTIONS.items():
+        values = {k: coerce(section, k, v) for k, v in layer.get(section, {}).items()}
+        sections[section] = cls(**values)
+    settings = Settings(**sections)
+    if settings.server.window < 2:
+        raise ConfigError(f"server.window must be at least 2, got {settings.server.window}")
+    return settings
+
+
+def read_config_file(path: Path) -> Layer:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    layer: Layer = {}
+    for section, values in data.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"config file {path}: {section} must be a [section] table")
+        for key, value in values.items():
+            coerce(section, key, value)
+        layer[section] = dict(values)
+    return layer
+
+
+def config_file_path(env: Environment, explicit: Path | None = None) -> Path:
+    if explicit is not None:
+        return explicit
+    if env.environ.get("CHATCLI_CONFIG"):
+        return Path(env.environ["CHATCLI_CONFIG"])
+    return env.config_dir / "config.toml"
+
+
+def load_settings(
+    env: Environment,
+    config_path: Path | None = None,
+    flags: Layer | None = None,
+    motorhead_env: bool = False,
+) -> Settings:
+    """The settings for one command; `motorhead_env` is for `chatcli serve` only."""
+    path = config_file_path(env, config_path)
+    if config_path is not None and not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    layers = [read_config_file(path)]
+    if motorhead_env:
+        layers.append(motorhead_env_layer(env.environ))
+    layers.append(env_layer(env.environ))
+    layers.append(flags or {})
+    settings = build_settings(merge_layers(*layers))
+    return resolve_paths(settings, env)
+
+
+def resolve_paths(settings: Settings, env: Environment) -> Settings:
+    """Fill the file locations that depend on the user's data directory."""
+    server = settings.server
+    if not server.db:
+        server = replace(server, db=str(env.data_dir / "memory.db"))
+    chat = settings.chat
+    if not chat.history_file:
+        chat = replace(chat, history_file=str(env.data_dir / "input_history"))
+    return replace(settings, server=server, chat=chat)
+
+
+def resolve_provider(llm: LLMSettings) -> str:
+    """'auto' means OpenAI when a key or a base URL is configured, the bundled model otherwise."""
+    if llm.provider != "auto":
+        return llm.provider
+    return "openai" if (llm.api_key or llm.base_url) else "local"
+
+
+def masked(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The settings as a dict with every secret replaced, for `config show`."""
+    shown = asdict(settings)
+    for values in shown.values():
+        for key in values:
+            if key in SECRET_KEYS and values[key]:
+                values[key] = MASK
+    return shown

@@ -1,0 +1,32 @@
+"""Fixtures shared by every test: real servers, started once per session, on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.procs import RedisServer, redis_server
+from tests.support.scripted_openai import ScriptedOpenAI
+
+
+@pytest.fixture(scope="session")
+def redis_proc() -> Iterator[RedisServer]:
+    """One real redis-server for the whole run; tests flush it or use their own keys."""
+    with redis_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def scripted_llm_server() -> Iterator[ScriptedOpenAI]:
+    server = ScriptedOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def scripted_llm(scripted_llm_server: ScriptedOpenAI) -> Iterator[ScriptedOpenAI]:
+    """The session's scripted OpenAI-compatible server, with a clean script for this test."""
+    scripted_llm_server.reset()
+    yield scripted_llm_server
+    scripted_llm_server.reset()

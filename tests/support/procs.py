@@ -1,0 +1,140 @@
+"""Starting and stopping real processes (redis-server, chatcli serve) on free loopback ports."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout}s")
+
+
+@dataclass
+class RedisServer:
+    port: int
+    proc: subprocess.Popen
+    dir: Path
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def flush(self) -> None:
+        import redis
+
+        redis.Redis(port=self.port).flushall()
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[RedisServer]:
+    """Debian's redis-server on a free loopback port, in a temporary directory, no persistence."""
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not Path(binary).exists():
+        raise RuntimeError("redis-server is not installed: apt-get install redis-server")
+    workdir = Path(tempfile.mkdtemp(prefix="chatcli-redis-"))
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, proc=proc)
+        yield RedisServer(port, proc, workdir)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@dataclass
+class ServeProcess:
+    """A `chatcli serve` child process."""
+
+    port: int
+    proc: subprocess.Popen
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_serve(
+    args: list[str],
+    env: Mapping[str, str] | None = None,
+    port: int | None = None,
+    log_dir: Path | None = None,
+) -> ServeProcess:
+    """Run `python -m chatcli serve --port PORT ARGS` and wait until it answers GET /."""
+    port = port or free_port()
+    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="chatcli-serve-"))
+    log = log_dir / f"serve-{port}.log"
+    full_env = {**os.environ, **(env or {})}
+    handle = log.open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chatcli", "serve", "--port", str(port), *args],
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        env=full_env,
+    )
+    served = ServeProcess(port, proc, log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"chatcli serve exited with {proc.returncode}:\n{log.read_text()}")
+        with contextlib.suppress(httpx.HTTPError):
+            headers = {}
+            if full_env.get("CHATCLI_SERVER_API_KEY"):
+                headers["x-api-key"] = full_env["CHATCLI_SERVER_API_KEY"]
+            if httpx.get(served.url + "/", timeout=0.5, headers=headers).status_code < 500:
+                return served
+        time.sleep(0.1)
+    served.kill()
+    raise TimeoutError(f"chatcli serve did not answer within 30s:\n{log.read_text()}")

@@ -1,0 +1,232 @@
+"""A real OpenAI-compatible HTTP server on loopback whose answers a test scripts.
+
+It speaks /v1/completions and /v1/chat/completions, streaming (SSE) and not, and
+records every request, so tests can assert on the exact prompt a client sent.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Responder = Callable[[str], str]
+"""Given the prompt text (completions) or the last user message (chat), the answer."""
+
+
+@dataclass
+class Recorded:
+    path: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+    @property
+    def prompt(self) -> str:
+        if "prompt" in self.body:
+            prompt = self.body["prompt"]
+            return prompt[0] if isinstance(prompt, list) else prompt
+        return self.body["messages"][-1]["content"]
+
+
+@dataclass
+class ScriptedOpenAI:
+    """Answers from `script` in order, then from `responder`; `delay` seconds before each answer."""
+
+    script: list[str] = field(default_factory=list)
+    responder: Responder | None = None
+    delay: float = 0.0
+    token_delay: float = 0.0
+    fail_next: int = 0
+    """Answer this many requests with 500 before succeeding again (tests retries)."""
+    api_key: str | None = None
+    requests: list[Recorded] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> ScriptedOpenAI:
+        handler = _make_handler(self)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.script.clear()
+            self.requests.clear()
+            self.responder = None
+            self.delay = 0.0
+            self.token_delay = 0.0
+            self.fail_next = 0
+
+    def _answer(self, prompt: str) -> str | None:
+        with self._lock:
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return None
+            if self.script:
+                return self.script.pop(0)
+        if self.responder is not None:
+            return self.responder(prompt)
+        return "OK"
+
+
+def _make_handler(owner: ScriptedOpenAI) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/").endswith("/models"):
+                self._json(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+            else:
+                self._json(404, {"error": {"message": "not found"}})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}")
+            if owner.api_key and self.headers.get("Authorization") != f"Bearer {owner.api_key}":
+                self._json(401, {"error": {"message": "Incorrect API key provided"}})
+                return
+            chat = self.path.endswith("/chat/completions")
+            if not chat and not self.path.endswith("/completions"):
+                self._json(404, {"error": {"message": "not found"}})
+                return
+            record = Recorded(self.path, body, dict(self.headers))
+            with owner._lock:
+                owner.requests.append(record)
+            if owner.delay:
+                time.sleep(owner.delay)
+            answer = owner._answer(record.prompt)
+            if answer is None:
+                self._json(500, {"error": {"message": "scripted failure"}})
+                return
+            usage = {
+                "prompt_tokens": len(record.prompt.split()),
+                "completion_tokens": len(answer.split()),
+                "total_tokens": len(record.prompt.split()) + len(answer.split()),
+            }
+            if body.get("stream"):
+                self._stream(chat, answer, body.get("model", "scripted"), usage)
+            elif chat:
+                self._json(200, _chat_body(answer, body.get("model", "scripted"), usage))
+            else:
+                self._json(200, _completion_body(answer, body.get("model", "scripted"), usage))
+
+        def _json(self, status: int, payload: Any) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _stream(self, chat: bool, answer: str, model: str, usage: dict[str, int]) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            pieces = _pieces(answer)
+            try:
+                for index, piece in enumerate(pieces):
+                    last = index == len(pieces) - 1
+                    if chat:
+                        chunk = {
+                            "id": "chatcmpl-scripted",
+                            "object": "chat.completion.chunk",
+                            "created": int(time.time()),
+                            "model": model,
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "delta": {"role": "assistant", "content": piece},
+                                    "finish_reason": "stop" if last else None,
+                                }
+                            ],
+                        }
+                    else:
+                        chunk = {
+                            "id": "cmpl-scripted",
+                            "object": "text_completion",
+                            "created": int(time.time()),
+                            "model": model,
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "text": piece,
+                                    "logprobs": None,
+                                    "finish_reason": "stop" if last else None,
+                                }
+                            ],
+                        }
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.flush()
+                    if owner.token_delay:
+                        time.sleep(owner.token_delay)
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.close_connection = True
+
+    return Handler
+
+
+def _pieces(answer: str) -> list[str]:
+    """Word-sized pieces that concatenate back to the answer exactly."""
+    if not answer:
+        return [""]
+    pieces, current = [], ""
+    for char in answer:
+        current += char
+        if char == " " and current.strip():
+            pieces.append(current)
+            current = ""
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _chat_body(answer: str, model: str, usage: dict[str, int]) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": usage,
+    }
+
+
+def _completion_body(answer: str, model: str, usage: dict[str, int]) -> dict[str, Any]:
+    return {
+        "id": "cmpl-scripted",
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "text": answer, "logprobs": None, "finish_reason": "stop"}],
+        "usage": usage,
+    }
