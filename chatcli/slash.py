@@ -1,0 +1,133 @@
+"""What a line typed at the REPL means: a slash command, a message, or part of a `\"\"\"` block.
+
+Pure functions and small value types, so the REPL's grammar is tested without a terminal,
+a server or a model.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+COMMANDS: dict[str, str] = {
+    "help": "show these commands",
+    "history": "show this session's summary and messages",
+    "summary": "show the summary the memory server keeps for this session",
+    "sessions": "list the memory server's sessions",
+    "session": "/session ID: switch to session ID (new if unknown); alone: show the current one",
+    "new": "start a new session",
+    "clear": "delete this session's memory on the server",
+    "verbose": "toggle LangChain's chain trace (on stderr)",
+    "exit": "leave (also /quit or Ctrl-D)",
+}
+ALIASES: dict[str, str] = {"quit": "exit", "q": "exit", "h": "help", "?": "help"}
+TAKES_ARGUMENT = frozenset({"session"})
+
+SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+"""What a session id may be: it goes into URL paths and Redis keys, so no spaces or slashes."""
+
+BLOCK = '"""'
+
+
+@dataclass(frozen=True)
+class Slash:
+    """A slash command: `name` is canonical (aliases resolved); `error` says why it cannot run."""
+
+    name: str
+    arg: str | None = None
+    error: str | None = None
+
+
+def parse_line(line: str) -> Slash | str | None:
+    """A Slash for a command, the text to send for a message, None for a blank line.
+
+    A line starting with "//" sends the rest with a single "/", so a message may start with one.
+    """
+    text = line.strip()
+    if not text:
+        return None
+    if text.startswith("//"):
+        return text[1:]
+    if text.startswith("/") and len(text) > 1 and not text[1].isspace():
+        return parse_slash(text)
+    return text
+
+
+def parse_slash(text: str) -> Slash:
+    """Parse '/name [argument]'; unknown names and misused arguments become a Slash with error."""
+    word, _, rest = text[1:].strip().partition(" ")
+    typed = word.lower()
+    name = ALIASES.get(typed, typed)
+    arg = rest.strip() or None
+    if name not in COMMANDS:
+        return Slash("unknown", typed, f"unknown command /{word}: type /help for the commands")
+    if name == "session" and arg is not None:
+        problem = session_id_problem(arg)
+        if problem:
+            return Slash(name, arg, problem)
+    elif arg is not None and name not in TAKES_ARGUMENT:
+        return Slash(name, arg, f"/{name} takes no argument")
+    return Slash(name, arg)
+
+
+def session_id_problem(session_id: str) -> str | None:
+    """Why `session_id` cannot be used, or None when it can."""
+    if SESSION_ID.fullmatch(session_id):
+        return None
+    return (
+        f"invalid session id {session_id!r}: use up to 128 letters, digits and . _ : @ -, "
+        "starting with a letter or digit"
+    )
+
+
+def help_text() -> str:
+    width = max(len(name) for name in COMMANDS) + 1
+    lines = [f"/{name:<{width}} {about}" for name, about in COMMANDS.items()]
+    lines.append("")
+    lines.append(
+        'Enter sends; Alt-Enter (or Esc then Enter) adds a line; a """ line starts and ends '
+        "a multi-line message; start a message with // to send a leading /."
+    )
+    lines.append("Ctrl-C stops an answer; Ctrl-D leaves.")
+    return "\n".join(lines)
+
+
+class BlockReader:
+    """Collects a multi-line message typed between two `\"\"\"` lines, as llm's chat does.
+
+    `feed` returns the finished text, or None while a block is still open (the REPL then
+    shows a continuation prompt).
+    """
+
+    def __init__(self) -> None:
+        self._lines: list[str] | None = None
+
+    @property
+    def open(self) -> bool:
+        return self._lines is not None
+
+    def wants(self, line: str) -> bool:
+        """Whether `line` belongs to a block: it opens one, or one is open."""
+        return self._lines is not None or line.strip().startswith(BLOCK)
+
+    def feed(self, line: str) -> str | None:
+        """Take a line for which `wants` is true."""
+        if self._lines is None:
+            stripped = line.strip()
+            body = stripped[len(BLOCK) :]
+            if len(body) >= len(BLOCK) and body.endswith(BLOCK):
+                return body[: -len(BLOCK)]
+            self._lines = [body] if body else []
+            return None
+        if line.rstrip().endswith(BLOCK):
+            last = line.rstrip()[: -len(BLOCK)]
+            if last:
+                self._lines.append(last)
+            text = "\n".join(self._lines)
+            self._lines = None
+            return text
+        self._lines.append(line)
+        return None
+
+    def reset(self) -> None:
+        self._lines = None
