@@ -1,0 +1,200 @@
+"""Motörhead's progressive summary: the prompt, the token-budget chunking, and the LLM call.
+
+The prompt text and the budget (p50k_base: 4096 in all, 512 kept for the summary, 230 of
+buffer) are Motörhead's, so a session moved over from Motörhead keeps getting summaries in
+the same voice. Everything but `LLMSummarizer.summarize` is a plain function, tested
+without a model or a network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from chatcli.server.store import Message
+from chatcli.server.tokens import count_tokens, truncate_tokens
+
+if TYPE_CHECKING:
+    from chatcli.config import LLMSettings
+
+MAX_TOKENS = 4096
+SUMMARY_MAX_TOKENS = 512
+BUFFER_TOKENS = 230
+MAX_MESSAGE_TOKENS = MAX_TOKENS - SUMMARY_MAX_TOKENS - BUFFER_TOKENS
+NONE_ANSWER = "NONE"
+SYSTEM_MESSAGE = "You are a helpful AI assistant."
+
+# Motörhead's text (src/reducer.rs), byte for byte: it sits in a Rust raw string there, so
+# the \" around the nicknames reach the model as a backslash and a quote.
+PROMPT_TEMPLATE = r"""
+Progressively summarize the lines of conversation provided, adding onto the previous summary returning a new summary. If the lines are meaningless just return NONE
+
+EXAMPLE
+Current summary:
+The human asks who is the lead singer of Motorhead. The AI responds Lemmy Kilmister.
+New lines of conversation:
+Human: What are the other members of Motorhead?
+AI: The original members included Lemmy Kilmister (vocals, bass), Larry Wallis (guitar), and Lucas Fox (drums), with notable members throughout the years including \"Fast\" Eddie Clarke (guitar), Phil \"Philthy Animal\" Taylor (drums), and Mikkey Dee (drums).
+New summary:
+The human asks who is the lead singer and other members of Motorhead. The AI responds Lemmy Kilmister is the lead singer and other original members include Larry Wallis, and Lucas Fox, with notable past members including \"Fast\" Eddie Clarke, Phil \"Philthy Animal\" Taylor, and Mikkey Dee.
+END OF EXAMPLE
+
+Current summary:
+{summary}
+New lines of conversation:
+{lines}
+New summary:
+"""  # noqa: E501
+
+
+class Summarizer(Protocol):
+    async def summarize(self, context: str | None, messages: list[Message]) -> tuple[str, int]:
+        """The new summary of `context` followed by `messages` (oldest first), and the
+        LLM tokens spent on it."""
+        ...
+
+
+def message_line(message: Message) -> str:
+    """Motörhead's stored form of a message, which is also how its prompt shows it."""
+    return f"{message.role}: {message.content}"
+
+
+def build_prompt(context: str | None, lines: Sequence[str]) -> str:
+    return PROMPT_TEMPLATE.format(summary=context or "", lines="\n".join(lines))
+
+
+def chunk_lines(lines: Sequence[str], budget: int = MAX_MESSAGE_TOKENS) -> list[list[str]]:
+    """Consecutive groups of lines, each within `budget` tokens, in order.
+
+    Same greedy packing as Motörhead, except that a line alone over the budget becomes a
+    chunk of its own, truncated, where Motörhead would send an empty chunk and stall.
+    """
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    used = 0
+    for line in lines:
+        size = count_tokens(line)
+        if size > budget:
+            # Only a single message bigger than a whole chunk gets here; cutting it lets the
+            # summary cover its start instead of the compaction failing on it forever.
+            line = truncate_tokens(line, budget)
+            size = count_tokens(line)
+        if current and used + size > budget:
+            chunks.append(current)
+            current, used = [], 0
+        current.append(line)
+        used += size
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def next_summary(previous: str | None, answer: str) -> str | None:
+    """An answer of NONE (or nothing) means the lines were meaningless: keep what we had."""
+    text = answer.strip()
+    if not text or text == NONE_ANSWER:
+        return previous
+    return text
+
+
+LLMCall = Callable[[str], tuple[str, int | None]]
+"""Prompt in, (answer, tokens the LLM reports or None) out; blocking."""
+
+
+def summarize_chunks(
+    call: LLMCall,
+    context: str | None,
+    messages: Sequence[Message],
+    budget: int = MAX_MESSAGE_TOKENS,
+) -> tuple[str, int]:
+    """Run the chunks through `call`, each chunk's summary becoming the next one's context.
+
+    Returns the final summary ('' when every chunk was meaningless and there was no summary
+    before) and the tokens used: as reported, or counted over prompt and answer.
+    """
+    summary = context
+    total = 0
+    for chunk in chunk_lines([message_line(m) for m in messages], budget):
+        prompt = build_prompt(summary, chunk)
+        answer, reported = call(prompt)
+        total += reported if reported is not None else count_tokens(prompt) + count_tokens(answer)
+        summary = next_summary(summary, answer)
+    return summary or "", total
+
+
+def chunk_budget(llm_settings: LLMSettings) -> int:
+    """Motörhead's budget, shrunk to a local model's context so its prompt always fits."""
+    from chatcli.config import resolve_provider
+
+    total = MAX_TOKENS
+    if resolve_provider(llm_settings) == "local":
+        total = min(MAX_TOKENS, llm_settings.context_size)
+    return max(64, total - SUMMARY_MAX_TOKENS - BUFFER_TOKENS)
+
+
+class LLMSummarizer:
+    """Summaries from the configured LLM (openai or local), built on first use.
+
+    The model is made lazily so that a server which never needs a summary never imports
+    LangChain or loads a local model. Calls run on a thread pool of their own: a slow
+    LLM must not take the threads the request path uses.
+    """
+
+    def __init__(self, llm_settings: LLMSettings) -> None:
+        self._settings = replace(llm_settings, max_tokens=SUMMARY_MAX_TOKENS)
+        self._llm: Any = None
+        self._build_lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="summarizer")
+        self._budget = chunk_budget(llm_settings)
+
+    async def summarize(self, context: str | None, messages: list[Message]) -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, summarize_chunks, self._call, context, messages, self._budget
+        )
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _model(self) -> Any:
+        with self._build_lock:
+            if self._llm is None:
+                from chatcli.llm import make_llm
+
+                self._llm = make_llm(self._settings, streaming=False)
+            return self._llm
+
+    def _call(self, prompt: str) -> tuple[str, int | None]:
+        from chatcli.config import resolve_provider
+
+        llm = self._model()
+        if resolve_provider(self._settings) == "local":
+            from chatcli.llm import LOCAL_CALL_LOCK
+
+            with LOCAL_CALL_LOCK:
+                return _generate(llm, prompt)
+        return _generate(llm, prompt)
+
+
+def _generate(llm: Any, prompt: str) -> tuple[str, int | None]:
+    """One completion, with the usage the provider reports when it reports any."""
+    from langchain_core.language_models import BaseChatModel
+
+    if isinstance(llm, BaseChatModel):
+        from langchain_core.messages import HumanMessage, SystemMessage
+
+        result = llm.generate([[SystemMessage(SYSTEM_MESSAGE), HumanMessage(prompt)]])
+    else:
+        result = llm.generate([prompt])
+    generation = result.generations[0][0]
+    usage = (result.llm_output or {}).get("token_usage") or {}
+    reported = usage.get("total_tokens")
+    if reported is None:
+        metadata = getattr(getattr(generation, "message", None), "usage_metadata", None)
+        if metadata:
+            reported = metadata.get("total_tokens")
+    return generation.text, reported
