@@ -158,7 +158,8 @@ def test_a_local_models_chunks_fit_its_context() -> None:
 def test_llm_summarizer_sends_motorheads_prompt_and_returns_the_answer(
     scripted_llm: ScriptedOpenAI, api: str, stream: bool
 ) -> None:
-    scripted_llm.script.append("The human is Bob.")
+    answer = "The human is Bob."
+    scripted_llm.script.append(answer)
     summarizer = LLMSummarizer(
         LLMSettings(provider="openai", base_url=scripted_llm.base_url, api=api, stream=stream)
     )
@@ -171,9 +172,9 @@ def test_llm_summarizer_sends_motorheads_prompt_and_returns_the_answer(
     expected = build_prompt("An earlier chat.", ["Human: hi im bob", "AI: Hello Bob!"])
     assert request.prompt == expected
     assert request.path.endswith("/chat/completions" if api == "chat" else "/v1/completions")
-    assert summary == "The human is Bob."
+    assert summary == answer
     # The scripted server reports usage as words of prompt plus words of answer.
-    assert tokens == len(expected.split()) + len("The human is Bob.".split())
+    assert tokens == len(expected.split()) + len(answer.split())
 
 
 @pytest.mark.parametrize("api", ["chat", "completions"])
