@@ -169,15 +169,9 @@ class LLMSummarizer:
             return self._llm
 
     def _call(self, prompt: str) -> tuple[str, int | None]:
-        from chatcli.config import resolve_provider
-
-        llm = self._model()
-        if resolve_provider(self._settings) == "local":
-            from chatcli.llm import LOCAL_CALL_LOCK
-
-            with LOCAL_CALL_LOCK:
-                return _generate(llm, prompt)
-        return _generate(llm, prompt)
+        # No LOCAL_CALL_LOCK here: chatcli.local_llm.LocalLLM takes it around every call
+        # itself, and the lock is not re-entrant.
+        return _generate(self._model(), prompt)
 
 
 def _generate(llm: Any, prompt: str) -> tuple[str, int | None]:

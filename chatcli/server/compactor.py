@@ -1,0 +1,215 @@
+"""Background compaction: keep every session within its window by summarizing its oldest part.
+
+A POST only calls `after_append`, which schedules work and returns; the LLM runs later in
+a task of this process. Safety comes from the store, not from timing: the store's lock
+keeps one compaction per session across processes and replicas, and `pending` /
+`commit_summary` remove exactly the messages that were summarized, whatever was posted or
+deleted meanwhile. A failed LLM call changes nothing and is retried with backoff; a
+process that dies mid-summary leaves the messages in place for `start()` (here or in
+another replica) to pick up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from chatcli.server.store import Pending, Store
+
+if TYPE_CHECKING:
+    from chatcli.config import Settings
+    from chatcli.server.summarizer import Summarizer
+
+log = logging.getLogger("chatcli.server.compactor")
+
+FIRST_BACKOFF = 0.5
+MAX_CONCURRENT = 4
+"""Summaries running at once in one process; more would only queue inside the LLM."""
+
+
+@dataclass
+class _Job:
+    """The one task compacting a session in this process, and its wake-up call."""
+
+    task: asyncio.Task | None = None
+    again: bool = False
+    """A POST arrived while the job ran: look at the session once more before finishing."""
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Compactor:
+    def __init__(
+        self,
+        store: Store,
+        window: int,
+        summarizer: Summarizer | None,
+        *,
+        lock_ttl: float = 30.0,
+        max_backoff: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.window = window
+        self.keep = window // 2
+        self.summarizer = summarizer
+        self.lock_ttl = lock_ttl
+        self.max_backoff = max_backoff
+        self.owner = f"compactor-{uuid.uuid4().hex}"
+        self._jobs: dict[str, _Job] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._stopping = False
+
+    def after_append(self, session_id: str, count: int) -> None:
+        """Called by the API after each POST; returns at once, from the loop or any thread."""
+        if count <= self.window or self.summarizer is None or self._stopping:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        loop = self._loop or running
+        if loop is None:
+            return
+        if running is loop:
+            self._schedule(session_id)
+        else:
+            loop.call_soon_threadsafe(self._schedule, session_id)
+
+    async def start(self) -> None:
+        """Resume what a previous process (or a dead replica) left over the window."""
+        self._loop = asyncio.get_running_loop()
+        self._stopping = False
+        if self.summarizer is None:
+            return
+        for session_id in await self.store.sessions_over(self.window):
+            self._schedule(session_id)
+
+    async def drain(self, timeout: float) -> None:
+        """Give running summaries up to `timeout` seconds to land, then stop the rest.
+
+        Whatever is cut short loses nothing: its messages stay until a later start.
+        """
+        tasks = [job.task for job in self._jobs.values() if job.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        await self.stop()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        tasks = [job.task for job in self._jobs.values() if job.task is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._jobs.clear()
+        close = getattr(self.summarizer, "close", None)
+        if close is not None:
+            close()
+
+    def busy(self) -> bool:
+        """Whether any session's compaction is scheduled or running in this process."""
+        return bool(self._jobs)
+
+    def _schedule(self, session_id: str) -> None:
+        if self._stopping:
+            return
+        job = self._jobs.get(session_id)
+        if job is not None:
+            job.again = True
+            job.wake.set()
+            return
+        job = _Job()
+        self._jobs[session_id] = job
+        job.task = asyncio.get_running_loop().create_task(
+            self._run(session_id, job), name=f"compact:{session_id}"
+        )
+
+    async def _run(self, session_id: str, job: _Job) -> None:
+        """Compact until the session is within the window; the only task for this session here."""
+        backoff = FIRST_BACKOFF
+        try:
+            while True:
+                job.again = False
+                job.wake.clear()
+                try:
+                    outcome = await self._compact_once(session_id)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning(
+                        "summary of session %r failed (%s: %s); retrying in %.1fs",
+                        session_id,
+                        type(exc).__name__,
+                        str(exc).splitlines()[0] if str(exc) else "",
+                        backoff,
+                    )
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+                    continue
+                backoff = FIRST_BACKOFF
+                if outcome == "locked":
+                    # Someone else compacts it, or died holding the lock: look again when
+                    # the lock must have expired, or sooner when a POST hints there is work.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(job.wake.wait(), self.lock_ttl)
+                    continue
+                if outcome == "again":
+                    continue
+                if not job.again:
+                    return
+        finally:
+            if self._jobs.get(session_id) is job:
+                del self._jobs[session_id]
+
+    async def _compact_once(self, session_id: str) -> str:
+        """One summary under the lock: 'done', 'again' (still over the window) or 'locked'."""
+        assert self.summarizer is not None
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(MAX_CONCURRENT)
+        async with self._slots:
+            if await self.store.count(session_id) <= self.window:
+                return "done"
+            if not await self.store.try_lock(session_id, self.owner, self.lock_ttl):
+                return "locked"
+            try:
+                pending = await self.store.pending(session_id, keep=self.keep)
+                if pending is None:
+                    return "done"
+                summary, tokens = await self._summarize_holding_lock(pending)
+                if not await self.store.refresh_lock(session_id, self.owner, self.lock_ttl):
+                    # The lock expired and may be someone else's now: let them finish.
+                    return "locked"
+                await self.store.commit_summary(pending, summary, tokens)
+            finally:
+                await self.store.unlock(session_id, self.owner)
+            return "again" if await self.store.count(session_id) > self.window else "done"
+
+    async def _summarize_holding_lock(self, pending: Pending) -> tuple[str, int]:
+        """Run the summary while a side task keeps the lock alive, however slow the LLM is."""
+        assert self.summarizer is not None
+
+        async def keep_alive() -> None:
+            while True:
+                await asyncio.sleep(self.lock_ttl / 3)
+                await self.store.refresh_lock(pending.session_id, self.owner, self.lock_ttl)
+
+        refresher = asyncio.get_running_loop().create_task(keep_alive())
+        try:
+            return await self.summarizer.summarize(pending.context, pending.messages)
+        finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await refresher
+
+
+def build_compactor(store: Store, settings: Settings) -> Compactor | None:
+    """The compactor the settings ask for; the LLM behind it is only built on first use."""
+    if not settings.server.summarize:
+        return None
+    from chatcli.server.summarizer import LLMSummarizer
+
+    return Compactor(store, settings.server.window, LLMSummarizer(settings.llm))
