@@ -1,0 +1,268 @@
+"""The Motörhead memory API as thin FastAPI routes over a `Store`.
+
+Each route validates everything first (chatcli.server.validation), then makes one
+store call, so a refused request writes nothing. Every error is `{"error": "..."}`
+with a 4xx (bad input, 401, 404, 405, 413), including the cases where FastAPI would
+answer 422 with its own format; the one exception is Motörhead's own plain-text
+`400 Long term memory is disabled` from /retrieval, which clients already expect.
+
+Where chatcli differs from Motörhead on purpose: GET returns at most `window`
+messages (Motörhead returns window+1); ids, namespaces, roles, page and size are
+checked (see validation.py); bodies are limited to `max_body_bytes` (413).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from chatcli.config import ServerSettings
+from chatcli.server import validation
+from chatcli.server.store import Store
+from chatcli.server.validation import BadInput
+
+if TYPE_CHECKING:
+    from chatcli.server.compactor import Compactor
+
+log = logging.getLogger("chatcli.server")
+
+OK = {"status": "Ok"}
+DRAIN_LIMIT = 64 * 1024 * 1024
+"""An oversized body is read and dropped up to this much, so the client gets its 413
+instead of a reset connection; past it the connection is simply closed."""
+OPEN_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
+"""Readable without the API key, besides the GET / health check."""
+
+MESSAGES_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["messages"],
+    "properties": {
+        "messages": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["role", "content"],
+                "properties": {
+                    "role": {"type": "string", "examples": ["Human", "AI"]},
+                    "content": {"type": "string"},
+                },
+            },
+        },
+        "context": {"type": ["string", "null"], "description": "Replaces the summary."},
+    },
+}
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"error": {"type": "string"}},
+}
+ERRORS = {
+    status: {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    for status, text in {400: "Bad input", 401: "Missing or wrong API key"}.items()
+}
+
+
+def create_app(store: Store, settings: ServerSettings, compactor: Compactor | None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if compactor is not None:
+            await compactor.start()
+        try:
+            yield
+        finally:
+            try:
+                if compactor is not None:
+                    await compactor.stop()
+            finally:
+                await store.close()
+
+    app = FastAPI(
+        title="chatcli memory server",
+        summary="A Motörhead-compatible memory API.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.store = store
+    app.state.settings = settings
+    app.state.compactor = compactor
+    _add_error_handlers(app)
+    if settings.api_key:
+        app.add_middleware(RequireKey, key=settings.api_key)
+
+    @app.get("/", summary="Health check: the server's time in ms")
+    async def health() -> dict[str, int]:
+        return {"now": int(time.time() * 1000)}
+
+    @app.get("/sessions", summary="Session ids by last write, oldest first", responses=ERRORS)
+    async def list_sessions(
+        page: str | None = Query(None, description="From 1 to 100 (default 1)."),
+        size: str | None = Query(None, description="From 1 to 1000 (default 10)."),
+        namespace: str | None = Query(None),
+    ) -> Response:
+        page_n, size_n = validation.page_and_size(page, size)
+        ns = validation.namespace(namespace)
+        ids = await store.list_sessions(ns, (page_n - 1) * size_n, size_n)
+        return JSONResponse(ids)
+
+    @app.get(
+        "/sessions/{session_id}/memory",
+        summary=f"The newest messages (at most the window, {settings.window}), newest first",
+        responses=ERRORS,
+    )
+    async def get_memory(session_id: str) -> Response:
+        sid = validation.session_id(session_id)
+        memory = await store.get(sid, settings.window)
+        return JSONResponse(
+            {
+                "messages": [{"role": m.role, "content": m.content} for m in memory.messages],
+                "context": memory.context,
+                "tokens": memory.tokens,
+            }
+        )
+
+    @app.post(
+        "/sessions/{session_id}/memory",
+        summary="Append messages in order; `context` replaces the summary",
+        responses=ERRORS,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": MESSAGES_SCHEMA}},
+            }
+        },
+    )
+    async def post_memory(
+        session_id: str, request: Request, namespace: str | None = Query(None)
+    ) -> Response:
+        sid = validation.session_id(session_id)
+        ns = validation.namespace(namespace)
+        body = validation.post_body(await read_body(request, settings.max_body_bytes))
+        count = await store.append(sid, body.messages, body.context, ns, time.time())
+        if compactor is not None:
+            try:
+                compactor.after_append(sid, count)
+            except Exception:
+                log.exception("could not schedule compaction of session %s", sid)
+        return JSONResponse(OK)
+
+    @app.delete(
+        "/sessions/{session_id}/memory",
+        summary="Delete the messages, summary, tokens and index entry",
+        responses=ERRORS,
+    )
+    async def delete_memory(session_id: str, namespace: str | None = Query(None)) -> Response:
+        sid = validation.session_id(session_id)
+        ns = validation.namespace(namespace)
+        await store.delete(sid, ns)
+        return JSONResponse(OK)
+
+    @app.post(
+        "/sessions/{session_id}/retrieval",
+        summary="Long-term memory search: disabled, as in Motörhead without it",
+        responses=ERRORS,
+    )
+    async def retrieval(session_id: str, request: Request) -> Response:
+        validation.session_id(session_id)
+        await read_body(request, settings.max_body_bytes)
+        return PlainTextResponse("Long term memory is disabled", status_code=400)
+
+    return app
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, or BadInput(413) once it passes `limit` bytes (after draining it, so the
+    client reads the 413 instead of a reset connection)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > DRAIN_LIMIT:
+        raise BadInput(_too_large(limit), 413)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        elif size > DRAIN_LIMIT:
+            break
+    if size > limit:
+        raise BadInput(_too_large(limit), 413)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> str:
+    return f"the body is larger than the server's limit of {limit} bytes (server.max_body_bytes)"
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error as `{"error": "..."}`, never FastAPI's `{"detail": ...}` or a 422."""
+
+    @app.exception_handler(BadInput)
+    async def bad_input(_: Request, exc: BadInput) -> Response:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> Response:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error.get("loc", ()))
+            problems.append(f"{where}: {error.get('msg', 'invalid')}")
+        return JSONResponse({"error": "; ".join(problems) or "invalid request"}, status_code=400)
+
+    @app.exception_handler(Exception)
+    async def failed(_: Request, exc: Exception) -> Response:
+        log.error("request failed: %s: %s", type(exc).__name__, exc)
+        return JSONResponse(
+            {"error": f"the server failed: {type(exc).__name__}: {exc}"}, status_code=500
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404:
+            message = "no such route: the API has /, /sessions and /sessions/{id}/memory"
+        return JSONResponse(
+            {"error": message}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
+
+
+class RequireKey:
+    """401 unless the request carries the key as `x-api-key` or `Authorization: Bearer`;
+    the health check and the API docs stay open."""
+
+    def __init__(self, app: ASGIApp, key: str) -> None:
+        self.app = app
+        self.key = key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self._open(scope) or self._authorized(scope):
+            await self.app(scope, receive, send)
+            return
+        response = JSONResponse(
+            {"error": "missing or wrong API key: send it as x-api-key or Authorization: Bearer"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+        await response(scope, receive, send)
+
+    @staticmethod
+    def _open(scope: Scope) -> bool:
+        path = scope["path"]
+        return path in OPEN_PATHS or (path == "/" and scope["method"] in ("GET", "HEAD"))
+
+    def _authorized(self, scope: Scope) -> bool:
+        given = b""
+        for name, value in scope["headers"]:
+            if name == b"x-api-key":
+                given = value
+                break
+            if name == b"authorization" and value[:7].lower() == b"bearer ":
+                given = value[7:].strip()
+        return bool(given) and hmac.compare_digest(given, self.key)

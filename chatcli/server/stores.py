@@ -1,0 +1,66 @@
+"""Choosing the store a server runs on, from its settings.
+
+The Redis store is imported only when asked for, so the embedded server (SQLite)
+never pays for redis-py.
+"""
+
+from __future__ import annotations
+
+from chatcli.config import ServerSettings
+from chatcli.errors import ConfigError, MemoryServerError
+from chatcli.server.store import Store
+
+
+def open_store(settings: ServerSettings) -> Store:
+    """The configured store, opened; raises a ChatcliError naming the fix when it cannot be."""
+    if settings.store == "redis":
+        check_redis(settings.redis_url)
+        from chatcli.server.redis_store import RedisStore
+
+        return RedisStore(settings.redis_url)
+    if settings.store == "sqlite":
+        from chatcli.server.sqlite_store import SQLiteStore
+
+        if not settings.db:
+            raise ConfigError("server.db is not set: give the SQLite file with --db")
+        return SQLiteStore(settings.db)
+    raise ConfigError(f"server.store must be sqlite or redis, got {settings.store!r}")
+
+
+def check_redis(url: str, timeout: float = 3.0) -> None:
+    """One synchronous PING, so `chatcli serve` fails at once with a message, not on the
+    first request; it runs outside any event loop, so it cannot tie the store to one."""
+    import redis
+
+    from chatcli.server.redis_store import mask_url
+
+    shown = mask_url(url)
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    except ValueError as exc:
+        raise ConfigError(
+            f"invalid Redis URL {shown}: {exc}; fix --redis-url or REDIS_URL"
+        ) from None
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise MemoryServerError(
+            f"Redis at {shown} is not answering ({_first_line(exc)}): start redis-server "
+            "or fix --redis-url / REDIS_URL"
+        ) from None
+    finally:
+        client.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def describe(settings: ServerSettings) -> str:
+    """The store for a start-up line: its kind and where it lives, passwords masked."""
+    if settings.store == "redis":
+        from chatcli.server.redis_store import mask_url
+
+        return f"redis {mask_url(settings.redis_url)}"
+    return f"sqlite {settings.db}"

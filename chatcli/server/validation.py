@@ -1,0 +1,151 @@
+"""The server's input rules, in one place, as plain functions that raise `BadInput`.
+
+Every request is checked completely before the store is touched, so a bad request
+writes nothing. The rules exist so that whatever a client sends either round-trips
+exactly on both stores or is refused with a 4xx that names the problem:
+
+- session ids and namespaces: ASCII letters and digits plus `-_.:@`, starting with a
+  letter or digit, 1 to 256 characters (no slashes, spaces, unicode, `..`-only ids);
+- roles: any string without `": "` (Motörhead's Redis layout stores `"Role: content"`
+  and splits on the first `": "`, so such a role could not come back as it was sent);
+- content and context: any unicode string, within the body size limit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from chatcli.server.store import Message
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-_.:@]{0,255}")
+MAX_PAGE = 100
+"""Motörhead refuses pages above 100; so do we."""
+MAX_SIZE = 1000
+"""A page of sessions is at most this long, so one request cannot ask for the whole index."""
+
+
+class BadInput(Exception):
+    """A request the server refuses: `status` is the 4xx, `message` goes in `{"error": ...}`."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class PostBody:
+    messages: list[Message]
+    context: str | None
+
+
+def session_id(value: str) -> str:
+    if not ID_PATTERN.fullmatch(value):
+        raise BadInput(
+            f"invalid session id {_shown(value)}: use 1-256 ASCII letters, digits or -_.:@, "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def namespace(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not ID_PATTERN.fullmatch(value):
+        raise BadInput(
+            f"invalid namespace {_shown(value)}: use 1-256 ASCII letters, digits or -_.:@, "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def page_and_size(page: str | None, size: str | None) -> tuple[int, int]:
+    """Motörhead's defaults (page 1, size 10); page 1..100, size 1..MAX_SIZE."""
+    page_n = _integer("page", page, 1)
+    size_n = _integer("size", size, 10)
+    if page_n < 1:
+        raise BadInput(f"page must be at least 1, got {page_n}")
+    if page_n > MAX_PAGE:
+        raise BadInput(f"page must be at most {MAX_PAGE}, got {page_n}")
+    if size_n < 1:
+        raise BadInput(f"size must be at least 1, got {size_n}")
+    if size_n > MAX_SIZE:
+        raise BadInput(f"size must be at most {MAX_SIZE}, got {size_n}")
+    return page_n, size_n
+
+
+def _integer(name: str, value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    text = value.strip()
+    if not re.fullmatch(r"[+-]?[0-9]{1,18}", text):
+        raise BadInput(f"{name} must be an integer, got {_shown(value)}")
+    return int(text)
+
+
+def json_body(raw: bytes) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput("malformed JSON: the body is not UTF-8") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise BadInput(f"malformed JSON: {exc.msg} at {where}") from None
+    except RecursionError:
+        raise BadInput("malformed JSON: nested too deeply") from None
+
+
+def post_body(raw: bytes) -> PostBody:
+    """`{"messages": [{"role": str, "content": str}, ...], "context": str | null}`; other keys
+    are ignored, as Motörhead ignores them."""
+    data = json_body(raw)
+    if not isinstance(data, dict):
+        raise BadInput(f"the body must be a JSON object, got {_json_type(data)}")
+    if "messages" not in data:
+        raise BadInput('the body must have a "messages" list')
+    items = data["messages"]
+    if not isinstance(items, list):
+        raise BadInput(f'"messages" must be a list, got {_json_type(items)}')
+    messages = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise BadInput(f"messages[{index}] must be an object, got {_json_type(item)}")
+        for key in ("role", "content"):
+            if key not in item:
+                raise BadInput(f'messages[{index}] must have a "{key}" string')
+            if not isinstance(item[key], str):
+                raise BadInput(
+                    f"messages[{index}].{key} must be a string, got {_json_type(item[key])}"
+                )
+        if ": " in item["role"]:
+            raise BadInput(f'messages[{index}].role must not contain ": "')
+        messages.append(Message(item["role"], item["content"]))
+    context = data.get("context")
+    if context is not None and not isinstance(context, str):
+        raise BadInput(f'"context" must be a string or null, got {_json_type(context)}')
+    return PostBody(messages, context)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _shown(value: str) -> str:
+    """The offending value, quoted and cut short, so an error line stays one line."""
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + '..."'
