@@ -1,0 +1,158 @@
+"""`sessions`, `history`, `clear`, `config show|path`: looking at what the memory server holds.
+
+Only the httpx client and Rich: these commands never import LangChain, so they start fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from chatcli.client import parse_memory
+from chatcli.config import Settings, config_file_path, masked
+from chatcli.env import Environment
+from chatcli.errors import MemoryServerError, SessionNotFound, UsageError
+from chatcli.memory_server import client_for, describe, open_memory
+
+
+def list_sessions(
+    env: Environment,
+    settings: Settings,
+    *,
+    namespace: str | None,
+    page: int,
+    size: int,
+    json_out: bool,
+) -> None:
+    """Sessions in the server's order (least recently written first), each with its size."""
+    namespace = namespace or settings.memory.namespace
+    with open_memory(env, settings) as url, client_for(settings, url) as client:
+        ids = client.sessions(namespace, page, size)
+        rows = [(session_id, client.memory(session_id)) for session_id in ids]
+        where = describe(settings, url)
+    if json_out:
+        data = [
+            {
+                "id": session_id,
+                "messages": len(memory.messages),
+                "summary": memory.summary is not None,
+                "tokens": memory.tokens,
+            }
+            for session_id, memory in rows
+        ]
+        print(json.dumps(data, ensure_ascii=False, indent=2), file=env.stdout)
+        return
+    if not rows:
+        scope = f" in namespace {namespace}" if namespace else ""
+        print(f"no sessions{scope} in {where}", file=env.stderr)
+        return
+    if not env.stdout_isatty:
+        for session_id, memory in rows:
+            summary = "summary" if memory.summary is not None else "no summary"
+            print(f"{session_id}\t{len(memory.messages)} messages\t{summary}", file=env.stdout)
+        return
+    from rich.table import Table
+
+    from chatcli.render import console_for
+
+    table = Table("session", "messages", "summary", box=None, header_style="bold")
+    for session_id, memory in rows:
+        table.add_row(session_id, str(len(memory.messages)), _yes(memory.summary is not None))
+    console_for(env, env.stdout).print(table)
+
+
+def show_history(
+    env: Environment, settings: Settings, *, session: str, json_out: bool, raw: bool
+) -> None:
+    """The summary, then the messages oldest first; --json is the server's own answer."""
+    with open_memory(env, settings) as url, client_for(settings, url) as client:
+        data = client.memory_raw(session)
+        where = describe(settings, url)
+    try:
+        memory = parse_memory(data)
+    except ValueError:
+        raise MemoryServerError(
+            f"{where} gave an unexpected answer for session {session}: "
+            "is memory.url a Motörhead-compatible server?"
+        ) from None
+    if memory.is_empty:
+        raise SessionNotFound(f"no session named {session} in {where} (see `chatcli sessions`)")
+    if json_out:
+        print(json.dumps(data, ensure_ascii=False, indent=2), file=env.stdout)
+        return
+    from chatcli.render import console_for, print_transcript
+
+    print_transcript(console_for(env, env.stdout, force_plain=raw), memory, raw=raw)
+
+
+def clear_session(
+    env: Environment, settings: Settings, *, session: str, yes: bool, namespace: str | None
+) -> None:
+    """Asks first on a terminal; off a terminal only --yes deletes, so scripts are explicit."""
+    if not yes and not env.stdin_isatty:
+        raise UsageError("refusing to delete without --yes when not on a terminal")
+    namespace = namespace or settings.memory.namespace
+    with open_memory(env, settings) as url, client_for(settings, url) as client:
+        where = describe(settings, url)
+        memory = client.memory(session)
+        if memory.is_empty:
+            raise SessionNotFound(f"no session named {session} in {where} (see `chatcli sessions`)")
+        if not yes and not _confirm(
+            env, f"delete session {session} ({len(memory.messages)} messages) from {where}? [y/N] "
+        ):
+            print(f"kept session {session}", file=env.stderr)
+            return
+        client.delete(session, namespace)
+    print(f"deleted session {session}", file=env.stderr)
+
+
+def _confirm(env: Environment, question: str) -> bool:
+    env.stderr.write(question)
+    env.stderr.flush()
+    answer = env.stdin.readline()
+    return answer.strip().lower() in {"y", "yes"}
+
+
+def show_config(env: Environment, settings: Settings, *, json_out: bool) -> None:
+    """The settings in force after every layer, with secrets masked, never the keys themselves."""
+    data = masked(settings)
+    if json_out:
+        print(json.dumps(data, indent=2), file=env.stdout)
+        return
+    path = config_file_path(env, _explicit_config_path())
+    state = "" if path.exists() else " (not found: defaults and environment only)"
+    lines = [f"# config file: {path}{state}"]
+    for section, values in data.items():
+        lines += ["", f"[{section}]"]
+        for key, value in values.items():
+            lines.append(f"{key} = {_toml(value)}" if value is not None else f"# {key} is unset")
+    print("\n".join(lines), file=env.stdout)
+
+
+def show_config_path(env: Environment, settings: Settings) -> None:
+    print(config_file_path(env, _explicit_config_path()), file=env.stdout)
+
+
+def _explicit_config_path() -> Path | None:
+    """`--config PATH` from the top-level options (the command functions are not given it)."""
+    try:
+        from typer._click.globals import get_current_context
+    except ImportError:
+        return None
+    ctx = get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    path = getattr(obj, "config_path", None)
+    return path if isinstance(path, Path) else None
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"

@@ -1,0 +1,76 @@
+"""chatcli's MotorheadMemory: stateless, as Motörhead intends.
+
+The stock class reads the session once (`init()`), then keeps a growing local copy
+and ignores the server's summary: a long chat outgrows the model's context, and two
+terminals on one session never see each other's turns. This one asks the server for
+its window and summary on every turn and keeps nothing between turns.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from pydantic import PrivateAttr
+
+from chatcli.client import MotorheadClient
+from chatcli.prompt import SUMMARY_PREFIX, chat_history_text, has_summary
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from langchain_community.memory.motorhead_memory import MotorheadMemory
+
+
+class ChatcliMotorheadMemory(MotorheadMemory):
+    """`session_id` may be reassigned between turns: nothing local belongs to a session."""
+
+    url: str
+    memory_key: str = "chat_history"
+    input_key: str | None = "human_input"
+    timeout: float = 10.0
+    namespace: str | None = None
+    """Sent with writes, so `chatcli sessions --namespace` lists the session."""
+
+    _client: MotorheadClient | None = PrivateAttr(default=None)
+
+    @property
+    def client(self) -> MotorheadClient:
+        if self._client is None:
+            self._client = MotorheadClient(self.url, self.api_key, self.timeout)
+        return self._client
+
+    async def init(self) -> None:
+        """Nothing to preload: every turn reads the server afresh."""
+
+    def load_memory_variables(self, values: dict[str, Any]) -> dict[str, Any]:
+        memory = self.client.memory(self.session_id)
+        self.context = memory.summary
+        if not self.return_messages:
+            return {self.memory_key: chat_history_text(memory.context, memory.messages)}
+        from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+        messages: list[Any] = []
+        if has_summary(memory.context):
+            messages.append(SystemMessage(content=SUMMARY_PREFIX + str(memory.context).strip()))
+        for role, content in memory.messages:
+            cls = AIMessage if role == "AI" else HumanMessage
+            messages.append(cls(content=content))
+        return {self.memory_key: messages}
+
+    def save_context(self, inputs: dict[str, Any], outputs: dict[str, str]) -> None:
+        human, ai = self._get_input_output(inputs, outputs)
+        self.client.append(
+            self.session_id, [("Human", str(human)), ("AI", str(ai))], namespace=self.namespace
+        )
+
+    def clear(self) -> None:
+        """Clearing a server-backed memory means deleting the session there."""
+        self.delete_session()
+
+    def delete_session(self) -> None:
+        self.client.delete(self.session_id, self.namespace)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

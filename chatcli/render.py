@@ -1,0 +1,59 @@
+"""How sessions look on a terminal (Rich) and in a pipe (plain text), shared by manage and repl."""
+
+from __future__ import annotations
+
+from typing import IO
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
+from chatcli.client import SessionMemory
+from chatcli.env import Environment
+from chatcli.prompt import speaker
+
+ROLE_STYLES = {"Human": "bold cyan", "AI": "bold green"}
+
+
+def console_for(env: Environment, stream: IO[str], *, force_plain: bool = False) -> Console:
+    """Colour only on a terminal without NO_COLOR; plain text (no styles at all) when asked.
+
+    Rich reads the command's environment rather than os.environ, so tests and NO_COLOR agree.
+    """
+    environ = dict(env.environ)
+    if force_plain:
+        return Console(
+            file=stream,
+            color_system=None,
+            force_terminal=False,
+            highlight=False,
+            emoji=False,
+            _environ=environ,
+        )
+    return Console(file=stream, no_color=env.no_color, highlight=False, _environ=environ)
+
+
+def is_plain(console: Console) -> bool:
+    return not console.is_terminal or console.color_system is None
+
+
+def print_transcript(console: Console, memory: SessionMemory, *, raw: bool = False) -> None:
+    """The summary first (it stands for everything older), then the turns, oldest first."""
+    if raw or is_plain(console):
+        _print_plain(console, memory)
+        return
+    if memory.summary is not None:
+        console.print(Panel(Text(memory.summary), title="summary", title_align="left"))
+    for role, content in memory.messages:
+        line = Text(f"{role or '?'}: ", style=ROLE_STYLES[speaker(role)])
+        line.append(content.strip())
+        console.print(line)
+
+
+def _print_plain(console: Console, memory: SessionMemory) -> None:
+    lines: list[str] = []
+    if memory.summary is not None:
+        lines += [f"Summary: {memory.summary.strip()}", ""]
+    lines += [f"{role or '?'}: {content.strip()}" for role, content in memory.messages]
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True, emoji=False)
