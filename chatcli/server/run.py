@@ -1,0 +1,167 @@
+"""`chatcli serve`: the memory server as a foreground process.
+
+Everything that can be wrong is checked before uvicorn starts, and each failure is a
+ChatcliError with one line naming the fix: a public bind without a key (exit 2), an
+unreachable store or a port in use (exit 1). The socket is bound here rather than by
+uvicorn for that reason. Ctrl-C and SIGTERM stop the server cleanly with exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import errno
+import ipaddress
+import signal
+import socket
+from typing import Any
+
+from chatcli.config import Settings, resolve_provider
+from chatcli.env import Environment
+from chatcli.errors import ChatcliError, ConfigError, MemoryServerError
+
+GRACEFUL_SECONDS = 10
+
+
+class ServeError(ChatcliError):
+    """The server cannot listen where it was told to."""
+
+
+def serve(env: Environment, settings: Settings) -> None:
+    import uvicorn
+
+    from chatcli.server.app import create_app
+    from chatcli.server.compactor import build_compactor
+    from chatcli.server.stores import describe, open_store
+
+    server_settings = settings.server
+    check_exposure(server_settings.host, server_settings.api_key, server_settings.allow_public)
+    store = open_store(server_settings)
+    compactor = build_compactor(store, settings)
+    app = create_app(store, server_settings, compactor)
+    sock = bind(server_settings.host, server_settings.port)
+    url = base_url(server_settings.host, sock.getsockname()[1])
+    print(
+        f"chatcli serve: listening on {url} (store {describe(server_settings)}, "
+        f"window {server_settings.window}, summarizer {summarizer_label(settings)}"
+        f"{', API key required' if server_settings.api_key else ''}); docs at {url}/docs",
+        file=env.stderr,
+        flush=True,
+    )
+    config = uvicorn.Config(
+        app,
+        log_config=logging_config(env),
+        log_level=server_settings.log_level,
+        access_log=True,
+        lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+    )
+    server = uvicorn.Server(config)
+    try:
+        asyncio.run(_serve(server, store, sock))
+    finally:
+        sock.close()
+
+
+async def _serve(server: Any, store: Any, sock: socket.socket) -> None:
+    """Ping the store on the loop that will use it, then serve until a signal.
+
+    uvicorn re-raises the signal that stopped it once it has shut down; the handlers
+    installed here absorb that, so Ctrl-C and SIGTERM end with exit 0, not 130 or -15.
+    """
+
+    def stop(*_: Any) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            await store.ping()
+        except Exception as exc:
+            await store.close()
+            raise MemoryServerError(
+                str(exc) or f"the {store.name} memory store is not answering"
+            ) from None
+        if not server.should_exit:
+            await server.serve(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def check_exposure(host: str, api_key: str | None, allow_public: bool) -> None:
+    """Memory holds conversations: only loopback is open without a key, unless told."""
+    if api_key or allow_public or is_loopback(host):
+        return
+    raise ConfigError(
+        f"refusing to serve on {host} without an API key: set --api-key "
+        "(or CHATCLI_SERVER_API_KEY), bind 127.0.0.1, or pass --allow-public"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    host = host.strip("[]")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ServeError(f"cannot listen on {host}: {exc}; check --host") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ServeError(
+                f"port {port} on {host} is in use: stop the other server or choose --port"
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise ServeError(
+                f"not allowed to listen on {host}:{port}: choose a port above 1023 with --port"
+            ) from None
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}; check --host") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def base_url(host: str, port: int) -> str:
+    host = host.strip("[]")
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def summarizer_label(settings: Settings) -> str:
+    if not settings.server.summarize:
+        return "off"
+    llm = settings.llm
+    provider = resolve_provider(llm)
+    if provider == "openai":
+        where = f" at {llm.base_url}" if llm.base_url else ""
+        return f"openai {llm.model}{where}"
+    return f"local {llm.local_model_path or 'bundled Gemma 3 270M'}"
+
+
+def logging_config(env: Environment) -> dict[str, Any]:
+    """uvicorn's own format, with its access lines on stderr too: stdout stays empty."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    for handler in config["handlers"].values():
+        handler.pop("stream", None)
+        handler["stream"] = env.stderr
+    if env.no_color:
+        for formatter in config["formatters"].values():
+            formatter["use_colors"] = False
+    return config
