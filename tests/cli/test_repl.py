@@ -1,0 +1,307 @@
+"""`chatcli chat` driven through Typer's CliRunner: lines on stdin, a live memory server on
+loopback, answers from the scripted OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from chatcli.cli import app
+from chatcli.client import MotorheadClient
+from chatcli.config import ServerSettings, Settings, load_settings
+from chatcli.env import Environment
+from chatcli.repl import LineInput, run_chat
+from chatcli.server.embedded import EmbeddedServer
+from chatcli.state import last_session
+from tests.support.scripted_openai import ScriptedOpenAI
+
+
+@pytest.fixture(scope="module")
+def memory_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A memory server of its own on loopback, never summarizing, so no model is needed."""
+    db = tmp_path_factory.mktemp("repl-memory") / "memory.db"
+    with EmbeddedServer(Settings(server=ServerSettings(db=str(db), summarize=False))) as url:
+        yield url
+
+
+@pytest.fixture
+def memory(memory_url: str) -> Iterator[MotorheadClient]:
+    with MotorheadClient(memory_url) as client:
+        yield client
+
+
+@pytest.fixture
+def environ(tmp_path: Path, memory_url: str, scripted_llm: ScriptedOpenAI) -> dict[str, str]:
+    return {
+        "CHATCLI_DATA_DIR": str(tmp_path / "data"),
+        "CHATCLI_CONFIG_DIR": str(tmp_path / "config"),
+        "CHATCLI_MEMORY_URL": memory_url,
+        "CHATCLI_LLM_PROVIDER": "openai",
+        "CHATCLI_LLM_BASE_URL": scripted_llm.base_url,
+        "CHATCLI_LLM_API_KEY": "x",
+        "NO_COLOR": "1",
+    }
+
+
+@pytest.fixture
+def sid() -> str:
+    """A session of this test's own on the shared server."""
+    return f"repl-{uuid.uuid4().hex[:10]}"
+
+
+def chat(environ: dict[str, str], *args: str, input: str) -> Result:
+    return CliRunner().invoke(app, ["chat", *args], input=input, env=environ)
+
+
+def test_answers_are_printed_in_order(environ, scripted_llm, sid) -> None:
+    scripted_llm.script[:] = [" Hi Bob, nice to meet you.", " Your name is Bob."]
+    result = chat(environ, "-s", sid, input="hi im bob\nwhats my name?\n/exit\n")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "Hi Bob, nice to meet you.\nYour name is Bob.\n"
+
+
+def test_turns_are_stored_on_the_server_in_order_as_answered(
+    environ, scripted_llm, memory, sid
+) -> None:
+    scripted_llm.script[:] = [" Hi Bob.", " Bob."]
+    chat(environ, "-s", sid, input="hi im bob\nwhats my name?\n")
+    assert memory.memory(sid).messages == [
+        ("Human", "hi im bob"),
+        ("AI", " Hi Bob."),
+        ("Human", "whats my name?"),
+        ("AI", " Bob."),
+    ]
+
+
+def test_the_second_turn_is_asked_with_the_first_in_its_prompt(environ, scripted_llm, sid) -> None:
+    scripted_llm.script[:] = [" Hi Bob.", " Bob."]
+    chat(environ, "-s", sid, input="hi im bob\nwhats my name?\n")
+    assert "Human: hi im bob\nAI:  Hi Bob.\nHuman: whats my name?\nAI:" in (
+        scripted_llm.requests[-1].prompt
+    )
+
+
+def test_end_of_input_leaves_with_success(environ, scripted_llm, sid) -> None:
+    result = chat(environ, "-s", sid, input="hello\n")
+    assert result.exit_code == 0
+    assert result.stdout == "OK\n"
+
+
+def test_a_new_session_is_announced_on_stderr_with_how_to_resume(environ) -> None:
+    result = chat(environ, input="/exit\n")
+    assert result.exit_code == 0
+    first = result.stderr.splitlines()[0]
+    session_id = first.split()[1].rstrip(":")
+    assert session_id.startswith("chat-")
+    assert first == f"session {session_id}: resume with `chatcli chat -s {session_id}` or `-c`"
+    assert result.stdout == ""
+
+
+def test_continue_resumes_the_last_session_with_its_turns(environ, scripted_llm, memory) -> None:
+    scripted_llm.script[:] = [" Hi Bob.", " Your name is Bob."]
+    chat(environ, input="hi im bob\n")
+    result = chat(environ, "-c", input="whats my name?\n")
+    assert result.exit_code == 0, result.output
+    assert "Human: hi im bob\nAI:  Hi Bob." in scripted_llm.requests[-1].prompt
+    session_id = last_session(Environment.from_environ(environ))
+    assert session_id is not None
+    assert len(memory.memory(session_id).messages) == 4
+
+
+def test_a_resumed_session_says_how_many_messages_it_holds(environ, scripted_llm, sid) -> None:
+    chat(environ, "-s", sid, input="hi im bob\n")
+    result = chat(environ, "-s", sid, input="")
+    assert result.stderr.splitlines()[0] == f"session {sid}: 2 messages"
+
+
+def test_session_flag_resumes_a_named_session(environ, scripted_llm, sid) -> None:
+    scripted_llm.script[:] = [" Hi Bob."]
+    chat(environ, "-s", sid, input="hi im bob\n")
+    chat(environ, "-s", "someone-else-" + sid, input="unrelated\n")
+    chat(environ, "-s", sid, input="whats my name?\n")
+    prompt = scripted_llm.requests[-1].prompt
+    assert "Human: hi im bob" in prompt
+    assert "unrelated" not in prompt
+
+
+def test_an_invalid_session_id_is_a_usage_error(environ) -> None:
+    result = chat(environ, "-s", "has space", input="")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("chatcli: error: invalid session id 'has space'")
+
+
+def test_a_triple_quoted_block_is_one_message(environ, scripted_llm, memory, sid) -> None:
+    chat(environ, "-s", sid, input='"""\nfirst line\n\n  third line\n"""\n')
+    assert memory.memory(sid).messages[0] == ("Human", "first line\n\n  third line")
+
+
+def test_double_slash_sends_a_message_that_starts_with_a_slash(
+    environ, scripted_llm, memory, sid
+) -> None:
+    chat(environ, "-s", sid, input="//etc/hosts is a file\n")
+    assert memory.memory(sid).messages[0] == ("Human", "/etc/hosts is a file")
+
+
+def test_blank_lines_send_nothing(environ, scripted_llm, sid) -> None:
+    chat(environ, "-s", sid, input="\n   \n\n")
+    assert scripted_llm.requests == []
+
+
+def test_an_llm_failure_is_one_line_and_the_repl_goes_on(
+    environ, scripted_llm, memory, sid
+) -> None:
+    scripted_llm.fail_next = 2
+    scripted_llm.script[:] = [" still here"]
+    result = chat(environ, "-s", sid, input="one\ntwo\nthree\n")
+    assert result.exit_code == 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("chatcli: error:")]
+    assert errors
+    assert "Traceback" not in result.output
+    assert result.stdout.endswith("\n")
+    assert ("AI", " still here") in memory.memory(sid).messages
+    assert ("Human", "one") not in memory.memory(sid).messages
+
+
+def test_help_lists_the_commands(environ, sid) -> None:
+    result = chat(environ, "-s", sid, input="/help\n")
+    for command in ("/history", "/summary", "/sessions", "/session", "/new", "/clear"):
+        assert command in result.stdout
+    assert "/verbose" in result.stdout and "/exit" in result.stdout
+
+
+def test_history_shows_this_sessions_transcript(environ, scripted_llm, sid) -> None:
+    scripted_llm.script[:] = [" Hi Bob."]
+    result = chat(environ, "-s", sid, input="hi im bob\n/history\n")
+    transcript = result.stdout.split("Hi Bob.\n", 1)[1]
+    assert "hi im bob" in transcript
+    assert "Hi Bob." in transcript
+    assert transcript.index("hi im bob") < transcript.index("Hi Bob.")
+
+
+def test_history_of_an_empty_session_says_so(environ, sid) -> None:
+    result = chat(environ, "-s", sid, input="/history\n")
+    assert f"session {sid} has no messages yet" in result.stderr
+
+
+def test_summary_before_any_says_no_summary_yet(environ, sid) -> None:
+    result = chat(environ, "-s", sid, input="/summary\n")
+    assert "no summary yet" in result.stderr
+    assert result.stdout == ""
+
+
+def test_summary_shows_the_servers_context(environ, memory, sid) -> None:
+    memory.append(sid, [("Human", "hi")], context="The human is called Bob.")
+    result = chat(environ, "-s", sid, input="/summary\n")
+    assert result.stdout == "The human is called Bob.\n"
+
+
+def test_sessions_lists_the_servers_sessions_marking_this_one(environ, scripted_llm, sid) -> None:
+    chat(environ, "-s", "other-" + sid, input="hello\n")
+    result = chat(environ, "-s", sid, input="hello\n/sessions\n")
+    lines = result.stdout.splitlines()
+    assert f"* {sid}" in lines
+    assert f"  other-{sid}" in lines
+
+
+def test_session_switches_where_turns_go(environ, scripted_llm, memory, sid) -> None:
+    other = "other-" + sid
+    chat(environ, "-s", sid, input=f"first\n/session {other}\nsecond\n")
+    assert [c for r, c in memory.memory(sid).messages if r == "Human"] == ["first"]
+    assert [c for r, c in memory.memory(other).messages if r == "Human"] == ["second"]
+    assert last_session(Environment.from_environ(environ)) == other
+
+
+def test_session_to_an_unknown_id_starts_it_fresh(environ, sid) -> None:
+    result = chat(environ, "-s", sid, input=f"/session fresh-{sid}\n")
+    assert f"session fresh-{sid} (new)" in result.stderr
+
+
+def test_session_alone_prints_the_current_id(environ, sid) -> None:
+    result = chat(environ, "-s", sid, input="/session\n")
+    assert result.stdout == f"{sid}\n"
+
+
+def test_session_with_an_invalid_id_is_refused_and_nothing_changes(
+    environ, scripted_llm, memory, sid
+) -> None:
+    result = chat(environ, "-s", sid, input="/session a/b\nhello\n")
+    assert "invalid session id 'a/b'" in result.stderr
+    assert memory.memory(sid).messages[0] == ("Human", "hello")
+
+
+def test_new_starts_a_fresh_session_and_remembers_it(environ, scripted_llm, memory, sid) -> None:
+    result = chat(environ, "-s", sid, input="first\n/new\nsecond\n")
+    announced = [line for line in result.stderr.splitlines() if line.endswith("(new)")]
+    new_id = announced[0].split()[1]
+    assert new_id != sid and new_id.startswith("chat-")
+    assert [c for r, c in memory.memory(new_id).messages if r == "Human"] == ["second"]
+    assert last_session(Environment.from_environ(environ)) == new_id
+    assert "Human: first" not in scripted_llm.requests[-1].prompt
+
+
+def test_clear_deletes_the_session_on_the_server(environ, scripted_llm, memory, sid) -> None:
+    result = chat(environ, "-s", sid, input="hi im bob\n/clear\n")
+    assert f"cleared session {sid}" in result.stderr
+    assert memory.memory(sid).messages == []
+
+
+def test_after_clear_the_conversation_starts_over(environ, scripted_llm, sid) -> None:
+    chat(environ, "-s", sid, input="hi im bob\n/clear\nwhats my name?\n")
+    assert "hi im bob" not in scripted_llm.requests[-1].prompt
+
+
+def test_verbose_toggles_the_chain_trace_on_stderr(environ, scripted_llm, sid) -> None:
+    result = chat(environ, "-s", sid, input="quiet\n/verbose\nloud\n")
+    assert "verbose trace on" in result.stderr
+    assert result.stderr.count("Prompt after formatting") == 1
+    assert "Human: loud" in result.stderr
+    assert "Prompt after formatting" not in result.stdout
+    assert result.stdout == "OK\nOK\n"
+
+
+def test_verbose_flag_starts_with_the_trace_on_and_the_command_turns_it_off(
+    environ, scripted_llm, sid
+) -> None:
+    result = chat(environ, "-s", sid, "--verbose", input="loud\n/verbose\nquiet\n")
+    assert result.stderr.count("Prompt after formatting") == 1
+    assert "verbose trace off" in result.stderr
+
+
+def test_an_unknown_command_gets_a_one_line_hint_and_the_repl_goes_on(
+    environ, scripted_llm, sid
+) -> None:
+    result = chat(environ, "-s", sid, input="/frobnicate\nhello\n")
+    assert "unknown command /frobnicate: type /help for the commands" in result.stderr
+    assert result.stdout == "OK\n"
+    assert result.exit_code == 0
+
+
+def test_quit_leaves_without_reading_further(environ, scripted_llm, sid) -> None:
+    result = chat(environ, "-s", sid, input="/quit\nhello\n")
+    assert result.exit_code == 0
+    assert scripted_llm.requests == []
+
+
+def test_the_input_source_is_injectable(
+    tmp_path, memory_url, scripted_llm, memory, sid, environ
+) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    env = Environment(
+        stdin=io.StringIO(""),
+        stdout=out,
+        stderr=err,
+        environ=environ,
+        config_dir=tmp_path / "config",
+        data_dir=tmp_path / "data",
+    )
+    settings = load_settings(env)
+    source = LineInput(io.StringIO("hi im bob\n"))
+    run_chat(env, settings, session=sid, cont=False, verbose=False, raw=False, input_source=source)
+    assert out.getvalue() == "OK\n"
+    assert memory.memory(sid).messages == [("Human", "hi im bob"), ("AI", "OK")]
