@@ -130,7 +130,8 @@ class Compactor:
 
     async def _run(self, session_id: str, job: _Job) -> None:
         """Compact until the session is within the window; the only task for this session here."""
-        backoff = FIRST_BACKOFF
+        first_backoff = min(FIRST_BACKOFF, self.max_backoff)
+        backoff = first_backoff
         try:
             while True:
                 job.again = False
@@ -150,7 +151,7 @@ class Compactor:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
                     continue
-                backoff = FIRST_BACKOFF
+                backoff = first_backoff
                 if outcome == "locked":
                     # Someone else compacts it, or died holding the lock: look again when
                     # the lock must have expired, or sooner when a POST hints there is work.

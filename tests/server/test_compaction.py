@@ -1,0 +1,351 @@
+"""Incremental summarization through a live server: in the background, lossless, retried.
+
+Each test runs the real app (uvicorn on a free loopback port) over SQLite and over a real
+redis-server, with the scripted OpenAI-compatible server as the summarizer's LLM. Where a
+test needs the LLM to be mid-answer, its responder waits on a gate the test opens, so
+every "while the summary runs" is a fact of ordering, never a guess about timing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from chatcli.config import LLMSettings, ServerSettings
+from chatcli.server.app import create_app
+from chatcli.server.compactor import Compactor
+from chatcli.server.store import Message, Store
+from chatcli.server.summarizer import LLMSummarizer, build_prompt
+from tests.support.procs import RedisServer, free_port
+from tests.support.scripted_openai import ScriptedOpenAI
+
+WINDOW = 4
+SUMMARY = "The human counted messages."
+WAIT = 30.0
+
+
+@dataclass
+class Live:
+    """A running server, its compactor (to know when background work is over) and a client."""
+
+    url: str
+    compactor: Compactor
+    client: httpx.Client
+
+    def post(self, session: str, *contents: str) -> httpx.Response:
+        messages = [{"role": "Human", "content": c} for c in contents]
+        response = self.client.post(f"/sessions/{session}/memory", json={"messages": messages})
+        assert response.status_code == 200, response.text
+        return response
+
+    def memory(self, session: str) -> dict:
+        response = self.client.get(f"/sessions/{session}/memory")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_idle(self) -> None:
+        wait_until(lambda: not self.compactor.busy(), "the compactor to finish")
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def open_store(kind: str, tmp_path: Path, redis_proc: RedisServer) -> Store:
+    if kind == "sqlite":
+        from chatcli.server.sqlite_store import SQLiteStore
+
+        return SQLiteStore(tmp_path / "memory.db")
+    from chatcli.server.redis_store import RedisStore
+
+    return RedisStore(redis_proc.url)
+
+
+@contextlib.contextmanager
+def live_server(store: Store, compactor: Compactor) -> Iterator[Live]:
+    app = create_app(store, ServerSettings(window=compactor.window), compactor)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, "the server to start")
+    url = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=url, timeout=WAIT) as client:
+        try:
+            yield Live(url, compactor, client)
+        finally:
+            server.should_exit = True
+            thread.join(WAIT)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def make_live(
+    store_kind: str, tmp_path: Path, redis_proc: RedisServer, scripted_llm: ScriptedOpenAI
+) -> Iterator[Callable[..., Live]]:
+    """Start a live server over the test's store kind; arguments tune its compactor."""
+    stack = contextlib.ExitStack()
+
+    def make(
+        api: str = "chat", stream: bool = False, lock_ttl: float = 30.0, max_backoff: float = 1.0
+    ) -> Live:
+        llm = LLMSettings(
+            provider="openai", base_url=scripted_llm.base_url, api_key="test", api=api,
+            stream=stream,
+        )  # fmt: skip
+        store = open_store(store_kind, tmp_path, redis_proc)
+        compactor = Compactor(
+            store, WINDOW, LLMSummarizer(llm), lock_ttl=lock_ttl, max_backoff=max_backoff
+        )
+        return stack.enter_context(live_server(store, compactor))
+
+    with stack:
+        yield make
+
+
+@pytest.fixture
+def gate(scripted_llm: ScriptedOpenAI) -> Iterator[threading.Event]:
+    """The scripted LLM answers SUMMARY, but only once the test opens the gate."""
+    opened = threading.Event()
+
+    def answer(prompt: str) -> str:
+        opened.wait(WAIT)
+        return SUMMARY
+
+    scripted_llm.responder = answer
+    yield opened
+    opened.set()
+
+
+def new_session() -> str:
+    return f"s-{uuid.uuid4().hex[:12]}"
+
+
+def summarized_lines(prompt: str) -> list[str]:
+    """The conversation lines a progressive-summary prompt carried (after the example)."""
+    tail = prompt.rsplit("New lines of conversation:\n", 1)[1]
+    return tail.removesuffix("New summary:\n").rstrip("\n").split("\n")
+
+
+def contents(memory: dict) -> list[str]:
+    return [m["content"] for m in memory["messages"]]
+
+
+# --- the behaviour ---------------------------------------------------------------------
+
+
+def test_a_post_returns_before_the_summary_is_answered(
+    make_live: Callable[..., Live], scripted_llm: ScriptedOpenAI, gate: threading.Event
+) -> None:
+    live = make_live()
+    session = new_session()
+    live.post(session, *[f"m{i}" for i in range(WINDOW + 1)])
+    # The POST is answered; only now does the test let the LLM answer.
+    wait_until(lambda: len(scripted_llm.requests) == 1, "the summary request")
+    assert live.memory(session)["context"] is None
+    gate.set()
+    live.wait_idle()
+    assert live.memory(session)["context"] == SUMMARY
+
+
+@pytest.mark.parametrize("api", ["chat", "completions"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_after_compaction_the_summary_is_the_context_and_the_newest_half_remains(
+    make_live: Callable[..., Live], scripted_llm: ScriptedOpenAI, api: str, stream: bool
+) -> None:
+    scripted_llm.responder = lambda prompt: SUMMARY
+    live = make_live(api=api, stream=stream)
+    session = new_session()
+    live.post(session, *[f"m{i}" for i in range(WINDOW + 1)])
+    live.wait_idle()
+    memory = live.memory(session)
+    assert memory["context"] == SUMMARY
+    assert contents(memory) == [f"m{i}" for i in range(WINDOW, WINDOW - WINDOW // 2, -1)]
+    assert memory["tokens"] > 0
+
+
+def test_the_llm_receives_motorheads_prompt_with_the_messages_beyond_the_newest_half(
+    make_live: Callable[..., Live], scripted_llm: ScriptedOpenAI
+) -> None:
+    scripted_llm.responder = lambda prompt: SUMMARY
+    live = make_live()
+    session = new_session()
+    live.post(session, "hi im bob", "whats my name?", "whats for dinner?")
+    live.client.post(
+        f"/sessions/{session}/memory",
+        json={"messages": [{"role": "AI", "content": "pasta"}, {"role": "Human", "content": "ok"}]},
+    )
+    live.wait_idle()
+    (request,) = scripted_llm.requests
+    assert request.prompt == build_prompt(
+        None, ["Human: hi im bob", "Human: whats my name?", "Human: whats for dinner?"]
+    )
+
+
+def test_tokens_add_up_over_successive_summaries(
+    make_live: Callable[..., Live], scripted_llm: ScriptedOpenAI
+) -> None:
+    scripted_llm.responder = lambda prompt: SUMMARY
+    live = make_live()
+    session = new_session()
+    live.post(session, *[f"m{i}" for i in range(WINDOW + 1)])
+    live.wait_idle()
+    first = live.memory(session)["tokens"]
+    live.post(session, *[f"n{i}" for i in range(WINDOW)])
+    live.wait_idle()
+    assert len(scripted_llm.requests) == 2
+    assert live.memory(session)["tokens"] > first > 0
+
+
+def test_the_previous_summary_is_carried_into_the_next_prompt(
+    make_live: Callable[..., Live], scripted_llm: ScriptedOpenAI
+) -> None:
+    scripted_llm.responder = lambda prompt: SUMMARY
+    live = make_live()
+    session = new_session()
+    live.post(session, *[f"m{i}" for i in range(WINDOW + 1)])
+    live.wait_idle()
+    live.post(session, *[f"n{i}" for i in range(WINDOW)])
+    live.wait_idle()
+    assert f"Current summary:\n{SUMMARY}\nNew lines" in scripted_llm.requests[1].prompt
+
+
+def test_exactly_the_summarized_messages_are_removed_while_posts_arrive(
+    make_live: Callable[..., Live], scripted_llm: ScriptedOpenAI, gate: threading.Event
+) -> None:
+    live = make_live()
+    session = new_session()
+    first = [f"m{i}" for i in range(WINDOW + 1)]
+    live.post(session, *first)
+    wait_until(lambda: len(scripted_llm.requests) == 1, "the first summary request")
+    later = [f"m{i}" for i in range(WINDOW + 1, 3 * WINDOW)]
+    for text in later:
+        live.post(session, text)
+    gate.set()
+    live.wait_idle()
+
+    handed = [line for r in scripted_llm.requests for line in summarized_lines(r.prompt)]
+    assert summarized_lines(scripted_llm.requests[0].prompt) == [
+        f"Human: {t}" for t in first[: -(WINDOW // 2)]
+    ]
+    remaining = [f"Human: {t}" for t in reversed(contents(live.memory(session)))]
+    assert handed + remaining == [f"Human: {t}" for t in first + later]
+    assert len(remaining) <= WINDOW
+
+
+def test_a_failed_summary_loses_nothing_and_is_retried_until_it_succeeds(
+    make_live: Callable[..., Live], scripted_llm: ScriptedOpenAI
+) -> None:
+    scripted_llm.fail_next = 10_000
+    scripted_llm.responder = lambda prompt: SUMMARY
+    live = make_live(max_backoff=0.2)
+    session = new_session()
+    posted = [f"m{i}" for i in range(WINDOW + 1)]
+    live.post(session, *posted)
+    # The OpenAI client retries once by itself; a third request is the compactor's retry.
+    wait_until(lambda: len(scripted_llm.requests) >= 3, "a retried summary")
+    memory = live.memory(session)
+    assert memory["context"] is None
+    assert contents(memory) == list(reversed(posted))[:WINDOW]
+    scripted_llm.fail_next = 0
+    live.wait_idle()
+    memory = live.memory(session)
+    assert memory["context"] == SUMMARY
+    assert contents(memory) == list(reversed(posted))[: WINDOW // 2]
+
+
+def test_a_delete_during_a_summary_does_not_bring_the_session_back(
+    make_live: Callable[..., Live], scripted_llm: ScriptedOpenAI, gate: threading.Event
+) -> None:
+    live = make_live()
+    session = new_session()
+    live.post(session, *[f"m{i}" for i in range(WINDOW + 1)])
+    wait_until(lambda: len(scripted_llm.requests) == 1, "the summary request")
+    assert live.client.delete(f"/sessions/{session}/memory").status_code == 200
+    gate.set()
+    live.wait_idle()
+    assert live.memory(session) == {"messages": [], "context": None, "tokens": 0}
+    assert session not in live.client.get("/sessions", params={"size": 1000}).json()
+
+
+def test_a_session_refilled_during_a_summary_keeps_its_new_messages(
+    make_live: Callable[..., Live], scripted_llm: ScriptedOpenAI, gate: threading.Event
+) -> None:
+    live = make_live()
+    session = new_session()
+    live.post(session, *[f"old{i}" for i in range(WINDOW + 1)])
+    wait_until(lambda: len(scripted_llm.requests) == 1, "the summary request")
+    live.client.delete(f"/sessions/{session}/memory")
+    live.post(session, *[f"old{i}" for i in range(WINDOW)])
+    gate.set()
+    live.wait_idle()
+    memory = live.memory(session)
+    assert memory["context"] is None
+    assert contents(memory) == [f"old{i}" for i in reversed(range(WINDOW))]
+
+
+def test_a_session_over_its_window_is_summarized_at_start_without_a_post(
+    store_kind: str, tmp_path: Path, redis_proc: RedisServer, scripted_llm: ScriptedOpenAI
+) -> None:
+    import asyncio
+
+    scripted_llm.responder = lambda prompt: SUMMARY
+    session = new_session()
+    seeded = open_store(store_kind, tmp_path, redis_proc)
+
+    async def seed() -> None:
+        messages = [Message("Human", f"m{i}") for i in range(2 * WINDOW)]
+        await seeded.append(session, messages, None, None, time.time())
+        await seeded.close()
+
+    asyncio.run(seed())
+    llm = LLMSettings(provider="openai", base_url=scripted_llm.base_url, api_key="test")
+    store = open_store(store_kind, tmp_path, redis_proc)
+    with live_server(store, Compactor(store, WINDOW, LLMSummarizer(llm))) as live:
+        wait_until(lambda: live.memory(session)["context"] == SUMMARY, "the resumed summary")
+        live.wait_idle()
+        assert len(live.memory(session)["messages"]) <= WINDOW
+
+
+def test_a_lock_left_by_a_dead_replica_is_taken_over_once_it_expires(
+    make_live: Callable[..., Live],
+    scripted_llm: ScriptedOpenAI,
+    store_kind: str,
+    tmp_path: Path,
+    redis_proc: RedisServer,
+) -> None:
+    import asyncio
+
+    scripted_llm.responder = lambda prompt: SUMMARY
+    live = make_live(lock_ttl=0.5)
+    session = new_session()
+    other_replica = open_store(store_kind, tmp_path, redis_proc)
+
+    async def take_lock_and_die() -> bool:
+        taken = await other_replica.try_lock(session, "a-replica-that-died", 0.5)
+        await other_replica.close()
+        return taken
+
+    assert asyncio.run(take_lock_and_die())
+    live.post(session, *[f"m{i}" for i in range(WINDOW + 1)])
+    live.wait_idle()
+    assert live.memory(session)["context"] == SUMMARY
