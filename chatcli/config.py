@@ -27,7 +27,8 @@ class LLMSettings:
     api: str = "chat"
     base_url: str | None = None
     api_key: str | None = None
-    temperature: float = 0.7
+    temperature: float | None = None
+    """None: the provider's own default (OpenAI's API default; 0.2 for the small local model)."""
     max_tokens: int = 512
     timeout: float = 60.0
     stream: bool = True
@@ -151,7 +152,8 @@ def coerce(section: str, key: str, value: Any) -> Any:
     """Turn a string from the environment or a TOML value into the field's type, or say why not."""
     cls = SECTIONS.get(section)
     if cls is None:
-        raise ConfigError(f"unknown config section [{section}]: expected one of {', '.join(SECTIONS)}")
+        expected = ", ".join(SECTIONS)
+        raise ConfigError(f"unknown config section [{section}]: expected one of {expected}")
     types = {f.name: f.type for f in fields(cls)}
     if key not in types:
         raise ConfigError(

@@ -41,12 +41,13 @@ def _openai(settings: LLMSettings, stream: bool) -> Any:
     kwargs: dict[str, Any] = {
         "model": settings.model,
         "api_key": settings.api_key or "not-needed",
-        "temperature": settings.temperature,
         "max_tokens": settings.max_tokens,
         "timeout": settings.timeout,
         "max_retries": 1,
         "streaming": stream,
     }
+    if settings.temperature is not None:
+        kwargs["temperature"] = settings.temperature
     if settings.base_url:
         kwargs["base_url"] = settings.base_url
     if settings.api == "completions":
@@ -98,12 +99,10 @@ def _local(settings: LLMSettings, stream: bool) -> Any:
     from chatcli.local_llm import LocalLLM
 
     model = load_local_model(settings)
-    return LocalLLM(
-        model=model,
-        max_tokens=settings.max_tokens,
-        temperature=settings.temperature,
-        streaming=stream,
-    )
+    kwargs: dict[str, Any] = {"model": model, "max_tokens": settings.max_tokens}
+    if settings.temperature is not None:
+        kwargs["temperature"] = settings.temperature
+    return LocalLLM(**kwargs, streaming=stream)
 
 
 def load_local_model(settings: LLMSettings) -> Any:
@@ -116,6 +115,7 @@ def load_local_model(settings: LLMSettings) -> Any:
         if model is None:
             from llama_cpp import Llama
 
+            _silence_llama_logs()
             try:
                 model = Llama(
                     model_path=str(path),
@@ -127,3 +127,21 @@ def load_local_model(settings: LLMSettings) -> Any:
                 raise LLMError(f"cannot load the local model {path}: {exc}") from None
             _local_models[key] = model
         return model
+
+
+_log_callback: Any = None
+
+
+def _silence_llama_logs() -> None:
+    """llama.cpp logs from C even with verbose=False; a chat's stderr is the user's, not its."""
+    global _log_callback
+    if _log_callback is not None:
+        return
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback
+    def _ignore(level: int, text: bytes, user_data: Any) -> None:
+        return None
+
+    _log_callback = _ignore
+    llama_cpp.llama_log_set(_log_callback, None)
