@@ -10,7 +10,6 @@ from chatcli.env import Environment
 from chatcli.state import last_session
 from tests.cli.conftest import LLM_KEY, SERVER_KEY, strip_ansi
 from tests.support.procs import free_port
-from tests.support.scripted_openai import ScriptedOpenAI
 
 SEED_ANSWERS = [
     " Hi Bob, nice to meet you! How are you doing today?",
@@ -90,7 +89,9 @@ def test_bob_is_remembered_by_a_later_run(cli, scripted_llm, sid) -> None:
     assert cli("ask", "-s", sid, "hi im bob").exit_code == 0
     second = cli("ask", "-s", sid, "whats my name?")
     assert second.exit_code == 0
-    assert "Human: hi im bob\nAI:  Hi Bob.\nHuman: whats my name?" in scripted_llm.requests[-1].prompt
+    assert (
+        "Human: hi im bob\nAI:  Hi Bob.\nHuman: whats my name?" in scripted_llm.requests[-1].prompt
+    )
 
 
 def test_the_trace_never_reaches_stdout(cli, scripted_llm, sid) -> None:

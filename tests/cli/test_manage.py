@@ -1,0 +1,248 @@
+"""`sessions`, `history`, `clear` and `config`: what the memory server holds, and the settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatcli.client import MotorheadClient
+from chatcli.config import load_settings
+from chatcli.env import Environment
+from chatcli.errors import SessionNotFound
+from chatcli.manage import clear_session, show_history
+
+
+def seed(memory: MotorheadClient, sid: str, namespace: str | None = None, **kw) -> None:
+    memory.append(
+        sid,
+        [("Human", "hi im bob"), ("AI", " Hi Bob, nice to meet you!")],
+        namespace=namespace,
+        **kw,
+    )
+
+
+def test_sessions_lists_ids_oldest_first_with_counts(cli, memory, namespace) -> None:
+    seed(memory, "older", namespace)
+    seed(memory, "newer", namespace, context="Bob introduced himself.")
+    memory.append("newer", [("Human", "bye")], namespace=namespace)
+    result = cli("sessions")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "older\t2 messages\tno summary\nnewer\t3 messages\tsummary\n"
+
+
+def test_sessions_json(cli, memory, namespace) -> None:
+    seed(memory, "one", namespace)
+    result = cli("sessions", "--json")
+    assert json.loads(result.stdout) == [
+        {"id": "one", "messages": 2, "summary": False, "tokens": 0}
+    ]
+
+
+def test_sessions_pages(cli, memory, namespace) -> None:
+    for name in ("a1", "a2", "a3"):
+        seed(memory, name, namespace)
+    result = cli("sessions", "--page", "2", "--size", "2")
+    assert result.stdout.splitlines() == ["a3\t2 messages\tno summary"]
+
+
+def test_sessions_says_when_there_are_none_on_stderr(cli, namespace, memory_url) -> None:
+    result = cli("sessions")
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"no sessions in namespace {namespace} in the memory server at {memory_url}\n"
+    )
+
+
+def test_history_shows_the_summary_then_the_turns(cli, memory, sid) -> None:
+    seed(memory, sid, context="Bob said hello.")
+    memory.append(sid, [("Human", "whats my name?"), ("AI", " Bob.")])
+    result = cli("history", sid)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == (
+        "Summary: Bob said hello.\n"
+        "\n"
+        "Human: hi im bob\n"
+        "AI: Hi Bob, nice to meet you!\n"
+        "Human: whats my name?\n"
+        "AI: Bob.\n"
+    )
+
+
+def test_history_json_is_the_servers_data(cli, memory, sid) -> None:
+    seed(memory, sid)
+    result = cli("history", "--json", sid)
+    assert json.loads(result.stdout) == memory.memory_raw(sid)
+    assert json.loads(result.stdout)["messages"][0] == {
+        "role": "AI",
+        "content": " Hi Bob, nice to meet you!",
+    }
+
+
+def test_history_of_an_unknown_session_is_exit_1_one_line(cli, memory_url) -> None:
+    result = cli("history", "nobody-here")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"chatcli: error: no session named nobody-here in the memory server at {memory_url} "
+        "(see `chatcli sessions`)\n"
+    )
+
+
+def test_history_long_lines_are_not_wrapped_in_a_pipe(cli, memory, sid) -> None:
+    long = "word " * 60
+    memory.append(sid, [("Human", long)])
+    assert cli("history", sid).stdout == f"Human: {long.strip()}\n"
+
+
+def test_clear_with_yes_deletes_the_session(cli, memory, sid, namespace) -> None:
+    seed(memory, sid, namespace)
+    result = cli("clear", "--yes", sid)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == f"deleted session {sid}\n"
+    assert memory.memory(sid).messages == []
+    assert memory.sessions(namespace) == []
+
+
+def test_clear_refuses_without_yes_off_a_terminal(cli, memory, sid) -> None:
+    seed(memory, sid)
+    result = cli("clear", sid, input="y\n")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "chatcli: error: refusing to delete without --yes when not on a terminal\n"
+    )
+    assert len(memory.memory(sid).messages) == 2
+
+
+def test_clear_of_an_unknown_session_is_exit_1(cli) -> None:
+    result = cli("clear", "--yes", "nobody-here")
+    assert result.exit_code == 1
+    assert "no session named nobody-here" in result.stderr
+
+
+@pytest.mark.parametrize(("answer", "kept"), [("y\n", False), ("\n", True), ("no\n", True)])
+def test_clear_asks_on_a_terminal(memory, memory_url, sid, tmp_path, answer, kept) -> None:
+    seed(memory, sid)
+    master, slave = os.openpty()
+    os.write(master, answer.encode())
+    with open(slave, encoding="utf-8") as stdin, open(tmp_path / "err", "w+") as stderr:
+        env = Environment(stdin=stdin, stderr=stderr, environ={}, data_dir=tmp_path)
+        settings = load_settings(env, flags={"memory": {"url": memory_url}})
+        clear_session(env, settings, session=sid, yes=False, namespace=None)
+        stderr.seek(0)
+        said = stderr.read()
+    os.close(master)
+    assert said.startswith(f"delete session {sid} (2 messages) from the memory server at ")
+    assert len(memory.memory(sid).messages) == (2 if kept else 0)
+    assert said.endswith(f"kept session {sid}\n" if kept else f"deleted session {sid}\n")
+
+
+def test_history_is_coloured_on_a_terminal_unless_no_color(memory, memory_url, sid) -> None:
+    seed(memory, sid)
+    outputs = {}
+    for no_color in ("", "1"):
+        master, slave = os.openpty()
+        with open(slave, "w", encoding="utf-8") as stdout:
+            env = Environment(stdout=stdout, environ={"NO_COLOR": no_color, "TERM": "xterm"})
+            settings = load_settings(env, flags={"memory": {"url": memory_url}})
+            show_history(env, settings, session=sid, json_out=False, raw=False)
+        outputs[no_color] = os.read(master, 65536).decode()
+        os.close(master)
+    assert colours(outputs[""]) != set()
+    assert colours(outputs["1"]) == set()
+    assert "Hi Bob, nice to meet you!" in outputs["1"]
+
+
+def colours(text: str) -> set[str]:
+    """The SGR colour parameters in text (NO_COLOR allows bold and the like, not colour)."""
+    found = set()
+    for params in re.findall(r"\x1b\[([0-9;]*)m", text):
+        found |= {p for p in params.split(";") if p[:1] in "349" and len(p) == 2}
+    return found
+
+
+def test_history_raises_session_not_found_for_nothing_stored(memory_url, tmp_path) -> None:
+    env = Environment(environ={}, data_dir=tmp_path)
+    settings = load_settings(env, flags={"memory": {"url": memory_url}})
+    with pytest.raises(SessionNotFound):
+        show_history(env, settings, session="never-written", json_out=False, raw=True)
+
+
+def test_config_show_masks_secrets(cli) -> None:
+    result = cli("config", "show", env={"CHATCLI_MEMORY_API_KEY": "memory-secret"})
+    assert result.exit_code == 0, result.stderr
+    assert "llm-key-for-tests" not in result.stdout
+    assert "memory-secret" not in result.stdout
+    assert 'api_key = "********"' in result.stdout
+    assert "[llm]" in result.stdout and "[memory]" in result.stdout
+
+
+def test_config_show_json_masks_secrets(cli) -> None:
+    result = cli("config", "show", "--json", env={"CHATCLI_MEMORY_API_KEY": "memory-secret"})
+    data = json.loads(result.stdout)
+    assert data["llm"]["api_key"] == "********"
+    assert data["memory"]["api_key"] == "********"
+    assert data["llm"]["provider"] == "openai"
+
+
+def test_config_path_is_in_the_config_dir(cli, environ) -> None:
+    result = cli("config", "path")
+    assert result.stdout == str(Path(environ["CHATCLI_CONFIG_DIR"]) / "config.toml") + "\n"
+
+
+def test_config_path_follows_the_config_option(cli, tmp_path) -> None:
+    path = tmp_path / "elsewhere.toml"
+    path.write_text("")
+    assert cli("--config", str(path), "config", "path").stdout == f"{path}\n"
+
+
+def test_a_bad_config_file_is_exit_2_one_line(cli, environ) -> None:
+    config = Path(environ["CHATCLI_CONFIG_DIR"]) / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("[llm\nprovider = 'openai'\n")
+    result = cli("sessions")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"chatcli: error: config file {config} is not valid TOML: ")
+    assert result.stderr.count("\n") == 1
+
+
+def test_an_unknown_config_key_is_exit_2(cli, environ) -> None:
+    config = Path(environ["CHATCLI_CONFIG_DIR"]) / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("[memory]\nurll = 'http://x'\n")
+    result = cli("history", "x")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "chatcli: error: unknown config key memory.urll: see config.example.toml for the keys\n"
+    )
+
+
+@pytest.mark.parametrize("args", [["sessions"], ["history", "nobody"], ["clear", "-y", "nobody"]])
+def test_management_commands_never_import_langchain(args, memory_url, tmp_path) -> None:
+    code = (
+        "import sys\n"
+        "from chatcli.cli import app\n"
+        "try:\n"
+        f"    app({['chatcli', *args][1:]!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'langchain', 'langchain_core', 'langchain_classic', 'langchain_community', "
+        "'langchain_openai', 'openai', 'llama_cpp', 'fastapi', 'uvicorn'}))\n"
+    )
+    env = {
+        **os.environ,
+        "CHATCLI_MEMORY_URL": memory_url,
+        "CHATCLI_DATA_DIR": str(tmp_path),
+        "CHATCLI_CONFIG_DIR": str(tmp_path),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.splitlines()[-1] == "[]", out.stderr
