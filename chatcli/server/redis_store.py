@@ -11,7 +11,8 @@ Keys only chatcli uses, all under `chatcli:` so they can never collide with MotÃ
     chatcli:epoch:{id}      bumped by every delete (expires after a week), so a summary of a
                             session that was deleted and refilled with identical text is refused
 
-Each API call is one round trip: a MULTI/EXEC pipeline or one Lua script.
+Each API call is one round trip and atomic: one Lua script (the hot paths, POST and GET:
+one command parses faster in redis-py than a MULTI/EXEC pipeline) or a MULTI/EXEC pipeline.
 """
 
 from __future__ import annotations
@@ -32,6 +33,27 @@ EPOCH_TTL_SECONDS = 7 * 24 * 3600
 """Far longer than any compaction can take, short enough that deleted sessions leave nothing."""
 
 SCAN_BATCH = 1000
+
+# KEYS: session, index, context. ARGV: now, session id, "1" to set the context, context,
+# then the "Role: content" strings in array order. LPUSH in slices keeps that order (each
+# slice lands on top of the previous one) and stays under Lua's unpack() stack limit.
+_APPEND = """
+if ARGV[3] == '1' then redis.call('SET', KEYS[3], ARGV[4]) end
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+local length = redis.call('LLEN', KEYS[1])
+for i = 5, #ARGV, 1000 do
+  length = redis.call('LPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+return length
+"""
+
+# KEYS: session, context, tokens. ARGV: limit.
+_GET = """
+local messages = {}
+local limit = tonumber(ARGV[1])
+if limit > 0 then messages = redis.call('LRANGE', KEYS[1], 0, limit - 1) end
+return {messages, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
+"""
 
 # Removes exactly the `n` oldest messages handed out by `pending`, or nothing at all.
 # KEYS: session, context, tokens, epoch. ARGV: n, summary, tokens, epoch ("" = none),
@@ -147,6 +169,8 @@ class _Connection:
     def __init__(self, url: str, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.client: redis.Redis = redis.Redis.from_url(url, socket_connect_timeout=5)
+        self.append: AsyncScript = self.client.register_script(_APPEND)
+        self.get: AsyncScript = self.client.register_script(_GET)
         self.commit_summary: AsyncScript = self.client.register_script(_COMMIT_SUMMARY)
         self.refresh_lock: AsyncScript = self.client.register_script(_REFRESH_LOCK)
         self.unlock: AsyncScript = self.client.register_script(_UNLOCK)
@@ -181,26 +205,23 @@ class RedisStore:
         namespace: str | None,
         now: float,
     ) -> int:
-        key = f"session:{session_id}"
-        async with self._pipeline() as pipe:
-            if context is not None:
-                pipe.set(f"context:{session_id}", context)
-            pipe.zadd(_index_key(namespace), {session_id: now})
-            if messages:
-                pipe.lpush(key, *(encode_message(m) for m in messages))
-            else:
-                pipe.llen(key)
-            results = await pipe.execute()
-        return int(results[-1])
+        length = await self._connection().append(
+            keys=[f"session:{session_id}", _index_key(namespace), f"context:{session_id}"],
+            args=[
+                now,
+                session_id,
+                "0" if context is None else "1",
+                context or "",
+                *(encode_message(m) for m in messages),
+            ],
+        )
+        return int(length)
 
     async def get(self, session_id: str, limit: int) -> Memory:
-        async with self._pipeline() as pipe:
-            if limit > 0:
-                pipe.lrange(f"session:{session_id}", 0, limit - 1)
-            pipe.mget(f"context:{session_id}", f"tokens:{session_id}")
-            results = await pipe.execute()
-        raw_messages = results[0] if limit > 0 else []
-        context, tokens = results[-1]
+        raw_messages, context, tokens = await self._connection().get(
+            keys=[f"session:{session_id}", f"context:{session_id}", f"tokens:{session_id}"],
+            args=[limit],
+        )
         return Memory(
             messages=[decode_message(raw) for raw in raw_messages],
             context=None if context is None else context.decode("utf-8", "replace"),

@@ -85,6 +85,18 @@ def test_append_returns_the_list_length_after_the_push(url: str) -> None:
     assert with_store(url, scenario) == [2, 3, 3]
 
 
+def test_one_huge_post_keeps_array_order_in_a_single_list(url: str, raw: redis.Redis) -> None:
+    sid = new_id()
+    texts = [str(i) for i in range(10_000)]
+
+    async def scenario(store: RedisStore) -> int:
+        return await store.append(sid, msgs(*texts), None, None, 1.0)
+
+    assert with_store(url, scenario) == 10_000
+    stored = raw.lrange(f"session:{sid}", 0, -1)
+    assert stored == [f"Human: {t}".encode() for t in reversed(texts)]
+
+
 def test_context_is_a_plain_string_key_replaced_by_each_post_that_carries_one(
     url: str, raw: redis.Redis
 ) -> None:
