@@ -7,6 +7,7 @@ line that names the fix. It never imports LangChain.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -175,7 +176,9 @@ def _error_text(response: httpx.Response) -> str:
     else:
         if isinstance(data, dict):
             detail = data.get("error", data.get("detail", data))
-            text = detail if isinstance(detail, str) else str(detail)
+            if isinstance(detail, dict) and isinstance(detail.get("message"), str):
+                detail = detail["message"]
+            text = detail if isinstance(detail, str) else json.dumps(detail)
         else:
             text = str(data)
     text = " ".join(text.split())[:300]

@@ -33,6 +33,12 @@ class ChatcliMotorheadMemory(MotorheadMemory):
 
     _client: MotorheadClient | None = PrivateAttr(default=None)
 
+    def __init__(self, **data: Any) -> None:
+        # The seed's memory API is deprecated upstream; chatcli uses it on purpose.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            super().__init__(**data)
+
     @property
     def client(self) -> MotorheadClient:
         if self._client is None:

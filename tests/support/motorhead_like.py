@@ -20,6 +20,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 @dataclass
 class MotorheadLike:
     window: int = 12
+    managed: bool = False
+    """Wrap JSON answers in {"data": ...} as Metal's managed Motörhead did."""
     sessions: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     """Each session's messages, newest first, as Motörhead's Redis list."""
     contexts: dict[str, str] = field(default_factory=dict)
@@ -51,6 +53,7 @@ class MotorheadLike:
             self.contexts.clear()
             self.index.clear()
             self.requests.clear()
+            self.managed = False
 
     def get_sessions(self, query: dict[str, str]) -> tuple[int, Any]:
         page = int(query.get("page", 1))
@@ -127,6 +130,8 @@ def _handler(owner: MotorheadLike) -> type[BaseHTTPRequestHandler]:
             if isinstance(payload, str):
                 data, kind = payload.encode(), "text/plain; charset=utf-8"
             else:
+                if owner.managed and status == 200:
+                    payload = {"data": payload}
                 data, kind = json.dumps(payload).encode(), "application/json"
             self.send_response(status)
             self.send_header("Content-Type", kind)
