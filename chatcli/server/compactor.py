@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("chatcli.server.compactor")
 
 FIRST_BACKOFF = 0.5
+LOCK_TTL = 10.0
+"""How long a replica that died mid-summary keeps others from its session's compaction; a
+live one refreshes its lock every third of this, however slow its LLM."""
 MAX_CONCURRENT = 4
 """Summaries running at once in one process; more would only queue inside the LLM."""
 
@@ -213,4 +216,4 @@ def build_compactor(store: Store, settings: Settings) -> Compactor | None:
         return None
     from chatcli.server.summarizer import LLMSummarizer
 
-    return Compactor(store, settings.server.window, LLMSummarizer(settings.llm))
+    return Compactor(store, settings.server.window, LLMSummarizer(settings.llm), lock_ttl=LOCK_TTL)

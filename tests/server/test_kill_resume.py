@@ -1,0 +1,127 @@
+"""A server killed (SIGKILL) in the middle of a summary loses nothing and, restarted on the
+same store, brings the session back within its window without waiting for another POST.
+
+Motörhead's defect 3: its compaction state lives only in the process, so a crash leaves
+the session over its window until someone writes to it again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.support.procs import RedisServer, ServeProcess, start_serve
+from tests.support.scripted_openai import ScriptedOpenAI
+
+WINDOW = 4
+SUMMARY = "Bob listed his favourite numbers."
+WAIT = 60.0
+
+
+def serve_env(llm: ScriptedOpenAI) -> dict[str, str]:
+    home = Path(tempfile.mkdtemp(prefix="chatcli-kill-"))
+    blank = ["REDIS_URL", "PORT", "MOTORHEAD_MAX_WINDOW_SIZE", "MOTORHEAD_MODEL", "OPENAI_BASE_URL"]
+    return {
+        **dict.fromkeys(blank, ""),
+        "CHATCLI_CONFIG_DIR": str(home / "config"),
+        "CHATCLI_DATA_DIR": str(home / "data"),
+        "CHATCLI_LLM_PROVIDER": "openai",
+        "CHATCLI_LLM_BASE_URL": llm.base_url,
+        "CHATCLI_LLM_API_KEY": "sk-test",
+        "OPENAI_API_BASE": "",
+    }
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_args(
+    request: pytest.FixtureRequest, tmp_path: Path, redis_proc: RedisServer
+) -> Iterator[tuple[list[str], Callable[[str], int]]]:
+    """The serve arguments for one store, and a way to count a session's stored messages."""
+    if request.param == "redis":
+        raw = redis.Redis(port=redis_proc.port)
+        yield (
+            ["--store", "redis", "--redis-url", redis_proc.url],
+            (lambda session: raw.llen(f"session:{session}")),
+        )
+        raw.close()
+        return
+    db = tmp_path / "memory.db"
+
+    def count(session: str) -> int:
+        with sqlite3.connect(db) as conn:
+            query = "SELECT count(*) FROM messages WHERE session_id = ?"
+            return conn.execute(query, (session,)).fetchone()[0]
+
+    yield ["--store", "sqlite", "--db", str(db)], count
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def memory(server: ServeProcess, session: str) -> dict:
+    response = httpx.get(f"{server.url}/sessions/{session}/memory", timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_server_killed_mid_summary_loses_nothing_and_resumes_when_restarted(
+    store_args: tuple[list[str], Callable[[str], int]], scripted_llm: ScriptedOpenAI
+) -> None:
+    args, count = store_args
+    gate = threading.Event()
+
+    def answer(prompt: str) -> str:
+        gate.wait(WAIT)
+        return SUMMARY
+
+    scripted_llm.responder = answer
+    env = serve_env(scripted_llm)
+    session = f"k-{uuid.uuid4().hex[:12]}"
+    posted = [f"number {i}" for i in range(2 * WINDOW)]
+
+    first = start_serve([*args, "--window", str(WINDOW)], env=env)
+    try:
+        response = httpx.post(
+            f"{first.url}/sessions/{session}/memory",
+            json={"messages": [{"role": "Human", "content": text} for text in posted]},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        wait_until(lambda: len(scripted_llm.requests) == 1, "the summary to start")
+    finally:
+        first.kill()
+    gate.set()  # the killed server's request is answered to no one
+    assert count(session) == len(posted)
+
+    second = start_serve([*args, "--window", str(WINDOW)], env=env)
+    try:
+        wait_until(lambda: count(session) <= WINDOW, "the session to get back within its window")
+        result = memory(second, session)
+    finally:
+        second.stop()
+
+    assert result["context"] == SUMMARY
+    kept = [m["content"] for m in reversed(result["messages"])]
+    resumed = scripted_llm.requests[1:]
+    handed = [
+        line.removeprefix("Human: ")
+        for request in resumed
+        for line in request.prompt.rsplit("New lines of conversation:\n", 1)[1]
+        .removesuffix("New summary:\n")
+        .rstrip("\n")
+        .split("\n")
+    ]
+    assert handed + kept == posted
