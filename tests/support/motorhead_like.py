@@ -54,6 +54,7 @@ class MotorheadLike:
             self.index.clear()
             self.requests.clear()
             self.managed = False
+            self.window = 12
 
     def get_sessions(self, query: dict[str, str]) -> tuple[int, Any]:
         page = int(query.get("page", 1))
