@@ -361,7 +361,7 @@ class Chat:
         from chatcli.render import console_for, print_transcript
 
         memory = self.client.memory(self.session_id)
-        if not memory.messages and memory.context is None:
+        if not memory.messages and memory.summary is None:
             self.status(f"session {self.session_id} has no messages yet")
             return
         console = console_for(self.env, self.env.stdout, force_plain=self.raw)
@@ -369,7 +369,7 @@ class Chat:
 
     def _cmd_summary(self, arg: str | None) -> None:
         memory = self.client.memory(self.session_id)
-        summary = _summary_of(memory)
+        summary = memory.summary
         if summary is None:
             self.status("no summary yet")
         else:
@@ -401,7 +401,7 @@ class Chat:
             return
         self._switch(arg)
         memory = self.client.memory(arg)
-        if not memory.messages and memory.context is None:
+        if not memory.messages and memory.summary is None:
             self.status(f"session {arg} (new)")
         else:
             self.status(f"session {arg}: {len(memory.messages)} messages")
@@ -451,13 +451,6 @@ class Chat:
         print(f"chatcli: error: {message}", file=self.env.stderr, flush=True)
 
 
-def _summary_of(memory: Any) -> str | None:
-    summary = getattr(memory, "summary", memory.context)
-    if summary is None or not summary.strip():
-        return None
-    return summary
-
-
 def _unexpected(exc: Exception) -> str:
     detail = str(exc).splitlines()[0] if str(exc) else ""
     return f"unexpected {type(exc).__name__}: {detail} (run with --debug for the traceback)"
@@ -505,8 +498,10 @@ def _greet(chat: Chat, is_new: bool) -> None:
         chat.status(f"session {session_id}: resume with `chatcli chat -s {session_id}` or `-c`")
     else:
         memory = chat.client.memory(session_id)
-        count = len(memory.messages)
-        summary = ", and a summary" if _summary_of(memory) else ""
-        chat.status(f"session {session_id}: {count} messages{summary}")
+        if not memory.messages and memory.summary is None:
+            chat.status(f"session {session_id} (new)")
+        else:
+            summary = ", and a summary" if memory.summary else ""
+            chat.status(f"session {session_id}: {len(memory.messages)} messages{summary}")
     if chat.source.interactive:
         chat.status("/help for commands, Alt-Enter for a new line, Ctrl-D to leave")

@@ -1,0 +1,211 @@
+"""`chatcli chat` on a real pseudo-terminal (pexpect): what a person at a keyboard meets.
+
+Every wait is for something to appear (generous timeouts), never for time to pass.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pexpect
+import pytest
+
+from tests.support.procs import ServeProcess, start_serve
+from tests.support.scripted_openai import ScriptedOpenAI
+
+REPO = Path(__file__).resolve().parents[2]
+WAIT = 30
+PROMPT = re.compile(r">\x08?(?: |\x1b\[\d*C)")
+"""prompt_toolkit draws "> " as ">" then a cursor move, not a space."""
+UP = "\x1b[A"
+ALT_ENTER = "\x1b\r"
+
+
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    db = tmp_path_factory.mktemp("pty-memory") / "memory.db"
+    server = start_serve(["--db", str(db), "--no-summarize"])
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def environ(tmp_path: Path, serve: ServeProcess, scripted_llm: ScriptedOpenAI) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CHATCLI_DATA_DIR": str(tmp_path / "data"),
+        "CHATCLI_CONFIG_DIR": str(tmp_path / "config"),
+        "CHATCLI_MEMORY_URL": serve.url,
+        "CHATCLI_LLM_PROVIDER": "openai",
+        "CHATCLI_LLM_BASE_URL": scripted_llm.base_url,
+        "CHATCLI_LLM_API_KEY": "x",
+        "NO_COLOR": "1",
+        "TERM": "xterm",
+        # A pty has no terminal emulator to answer prompt_toolkit's cursor position queries.
+        "PROMPT_TOOLKIT_NO_CPR": "1",
+    }
+
+
+@pytest.fixture
+def sid() -> str:
+    return f"pty-{uuid.uuid4().hex[:10]}"
+
+
+def spawn(environ: dict[str, str], *args: str) -> pexpect.spawn:
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "chatcli", "chat", *args],
+        env=environ,
+        cwd=str(REPO),
+        encoding="utf-8",
+        dimensions=(40, 120),
+        timeout=WAIT,
+    )
+    child.expect(PROMPT)
+    return child
+
+
+def answered(child: pexpect.spawn, pattern: str) -> None:
+    """Wait for the answer, then for the next prompt (keys sent before it may be dropped)."""
+    child.expect(pattern)
+    child.expect(PROMPT)
+
+
+def leave(child: pexpect.spawn) -> int:
+    """Ctrl-D at a prompt already shown; the exit status."""
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    return child.exitstatus
+
+
+def humans(serve: ServeProcess, session_id: str) -> list[str]:
+    data = httpx.get(f"{serve.url}/sessions/{session_id}/memory").json()
+    return [m["content"] for m in reversed(data["messages"]) if m["role"] == "Human"]
+
+
+def test_the_prompt_shows_and_an_answer_streams(environ, scripted_llm, sid) -> None:
+    scripted_llm.script[:] = [" Hi **Bob**, nice to meet you."]
+    child = spawn(environ, "-s", sid)
+    child.sendline("hi im bob")
+    answered(child, "nice to meet you")
+    assert leave(child) == 0
+
+
+def test_the_answer_is_rendered_as_markdown_on_a_terminal(environ, scripted_llm, sid) -> None:
+    scripted_llm.script[:] = [" Here:\n\n- **first**\n- second\n"]
+    child = spawn(environ, "-s", sid)
+    child.sendline("list")
+    child.expect(r"• .*first")
+    assert "**" not in child.before + child.after
+    child.expect(PROMPT)
+    leave(child)
+
+
+def test_ctrl_c_during_an_answer_cancels_it_and_keeps_the_repl(
+    environ, scripted_llm, serve, sid
+) -> None:
+    scripted_llm.script[:] = [" " + " ".join(f"word{i}" for i in range(300)), " Still here."]
+    scripted_llm.token_delay = 0.05
+    child = spawn(environ, "-s", sid)
+    child.sendline("tell me a long story")
+    child.expect("word3 ")
+    child.sendintr()
+    child.expect_exact("(cancelled)")
+    child.expect(PROMPT)
+    child.sendline("are you there?")
+    answered(child, "Still here.")
+    assert leave(child) == 0
+    assert humans(serve, sid) == ["are you there?"]
+
+
+def test_ctrl_c_at_the_prompt_gives_a_new_prompt(environ, scripted_llm, sid) -> None:
+    child = spawn(environ, "-s", sid)
+    child.send("half a thought")
+    child.sendintr()
+    child.expect(PROMPT)
+    child.sendline("hello")
+    answered(child, "OK")
+    assert leave(child) == 0
+    assert scripted_llm.requests[-1].prompt.endswith("Human: hello\nAI:")
+
+
+def test_ctrl_d_leaves_with_status_0(environ, sid) -> None:
+    assert leave(spawn(environ, "-s", sid)) == 0
+
+
+def test_exit_leaves_with_status_0(environ, sid) -> None:
+    child = spawn(environ, "-s", sid)
+    child.sendline("/exit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_input_history_persists_across_runs(environ, scripted_llm, sid) -> None:
+    first = spawn(environ, "-s", sid)
+    first.sendline("a line worth repeating")
+    answered(first, "OK")
+    leave(first)
+    second = spawn(environ, "-s", sid)
+    second.send(UP)
+    second.expect_exact("a line worth repeating")
+    second.send("\r")
+    answered(second, "OK")
+    leave(second)
+    assert scripted_llm.requests[-1].prompt.endswith("Human: a line worth repeating\nAI:")
+
+
+def test_continue_in_a_second_run_recalls_the_first_runs_turn(environ, scripted_llm) -> None:
+    scripted_llm.responder = lambda prompt: (
+        " Your name is Bob." if prompt.endswith("Human: whats my name?\nAI:") else " Hi Bob."
+    )
+    first = spawn(environ)
+    first.sendline("hi im bob")
+    answered(first, "Hi Bob.")
+    leave(first)
+    second = spawn(environ, "-c")
+    second.sendline("whats my name?")
+    answered(second, "Your name is Bob.")
+    assert leave(second) == 0
+
+
+def test_alt_enter_adds_a_line_to_the_same_message(environ, scripted_llm, serve, sid) -> None:
+    child = spawn(environ, "-s", sid)
+    child.send("first line")
+    child.send(ALT_ENTER)
+    child.send("second line")
+    child.send("\r")
+    answered(child, "OK")
+    leave(child)
+    assert humans(serve, sid) == ["first line\nsecond line"]
+
+
+def test_clear_asks_first_and_no_keeps_the_session(environ, scripted_llm, serve, sid) -> None:
+    child = spawn(environ, "-s", sid)
+    child.sendline("hi im bob")
+    answered(child, "OK")
+    child.sendline("/clear")
+    child.expect_exact("[y/N]")
+    child.sendline("n")
+    answered(child, "kept")
+    leave(child)
+    assert humans(serve, sid) == ["hi im bob"]
+
+
+def test_clear_deletes_the_session_once_confirmed(environ, scripted_llm, serve, sid) -> None:
+    child = spawn(environ, "-s", sid)
+    child.sendline("hi im bob")
+    answered(child, "OK")
+    child.sendline("/clear")
+    child.expect_exact("[y/N]")
+    child.sendline("y")
+    answered(child, f"cleared session {sid}")
+    leave(child)
+    assert humans(serve, sid) == []
