@@ -120,6 +120,11 @@ def test_a_resumed_session_says_how_many_messages_it_holds(environ, scripted_llm
     assert result.stderr.splitlines()[0] == f"session {sid}: 2 messages"
 
 
+def test_a_named_session_with_nothing_saved_is_announced_as_new(environ, sid) -> None:
+    result = chat(environ, "-s", sid, input="")
+    assert result.stderr.splitlines()[0] == f"session {sid} (new)"
+
+
 def test_session_flag_resumes_a_named_session(environ, scripted_llm, sid) -> None:
     scripted_llm.script[:] = [" Hi Bob."]
     chat(environ, "-s", sid, input="hi im bob\n")
@@ -238,7 +243,7 @@ def test_session_with_an_invalid_id_is_refused_and_nothing_changes(
 def test_new_starts_a_fresh_session_and_remembers_it(environ, scripted_llm, memory, sid) -> None:
     result = chat(environ, "-s", sid, input="first\n/new\nsecond\n")
     announced = [line for line in result.stderr.splitlines() if line.endswith("(new)")]
-    new_id = announced[0].split()[1]
+    new_id = announced[-1].split()[1]
     assert new_id != sid and new_id.startswith("chat-")
     assert [c for r, c in memory.memory(new_id).messages if r == "Human"] == ["second"]
     assert last_session(Environment.from_environ(environ)) == new_id
