@@ -65,6 +65,26 @@ MIGRATIONS: list[list[str]] = [
 ]
 """Schema version N+1 is MIGRATIONS[N]; append new steps, never edit old ones."""
 
+GET_MESSAGES = "SELECT role, content FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?"
+OLDEST_MESSAGES = "SELECT id, role, content FROM messages WHERE session_id = ? ORDER BY id LIMIT ?"
+COUNT_HANDED_OUT = "SELECT count(*) FROM messages WHERE session_id = ? AND id BETWEEN ? AND ?"
+SESSION_COUNT = "SELECT count FROM sessions WHERE id = ?"
+LIST_SESSIONS = (
+    "SELECT session_id FROM session_index WHERE namespace = ? "
+    "ORDER BY score, session_id LIMIT ? OFFSET ?"
+)
+SESSIONS_OVER = "SELECT id FROM sessions WHERE count > ?"
+READ_QUERIES = {
+    "get": (GET_MESSAGES, ("s", 12)),
+    "pending": (OLDEST_MESSAGES, ("s", 6)),
+    "commit": (COUNT_HANDED_OUT, ("s", 1, 9)),
+    "count": (SESSION_COUNT, ("s",)),
+    "list": (LIST_SESSIONS, ("", 10, 0)),
+    "over": (SESSIONS_OVER, (12,)),
+}
+"""The queries whose cost must not grow with the data, with sample parameters, so a test
+can check each one's plan searches an index."""
+
 DEFAULT_NAMESPACE = ""
 """The unnamespaced index; no valid namespace is empty, so it cannot collide."""
 
@@ -157,9 +177,7 @@ class SQLiteStore:
                     "ON CONFLICT(namespace, session_id) DO UPDATE SET score = excluded.score",
                     (ns, session_id, now),
                 )
-                return conn.execute(
-                    "SELECT count FROM sessions WHERE id = ?", (session_id,)
-                ).fetchone()[0]
+                return conn.execute(SESSION_COUNT, (session_id,)).fetchone()[0]
 
         return await self._run(work)
 
@@ -172,8 +190,7 @@ class SQLiteStore:
                 if row is None:
                     return Memory([], None, 0)
                 found = conn.execute(
-                    "SELECT role, content FROM messages WHERE session_id = ? "
-                    "ORDER BY id DESC LIMIT ?",
+                    GET_MESSAGES,
                     (session_id, limit),
                 ).fetchall()
             return Memory([Message(r, c) for r, c in found], row[0], row[1])
@@ -199,8 +216,7 @@ class SQLiteStore:
 
         def work(conn: sqlite3.Connection) -> list[str]:
             found = conn.execute(
-                "SELECT session_id FROM session_index WHERE namespace = ? "
-                "ORDER BY score, session_id LIMIT ? OFFSET ?",
+                LIST_SESSIONS,
                 (ns, limit, offset),
             ).fetchall()
             return [r[0] for r in found]
@@ -209,7 +225,7 @@ class SQLiteStore:
 
     async def count(self, session_id: str) -> int:
         def work(conn: sqlite3.Connection) -> int:
-            row = conn.execute("SELECT count FROM sessions WHERE id = ?", (session_id,)).fetchone()
+            row = conn.execute(SESSION_COUNT, (session_id,)).fetchone()
             return row[0] if row else 0
 
         return await self._run(work)
@@ -223,8 +239,7 @@ class SQLiteStore:
                 if row is None or row[1] <= keep:
                     return None
                 found = conn.execute(
-                    "SELECT id, role, content FROM messages WHERE session_id = ? "
-                    "ORDER BY id LIMIT ?",
+                    OLDEST_MESSAGES,
                     (session_id, row[1] - keep),
                 ).fetchall()
             if not found:
@@ -241,7 +256,7 @@ class SQLiteStore:
         def work(conn: sqlite3.Connection) -> bool:
             with _write(conn):
                 present = conn.execute(
-                    "SELECT count(*) FROM messages WHERE session_id = ? AND id BETWEEN ? AND ?",
+                    COUNT_HANDED_OUT,
                     (session_id, first, last),
                 ).fetchone()[0]
                 if present != n:
@@ -300,9 +315,7 @@ class SQLiteStore:
 
     async def sessions_over(self, window: int) -> list[str]:
         def work(conn: sqlite3.Connection) -> list[str]:
-            found = conn.execute(
-                "SELECT id FROM sessions WHERE count > ? ORDER BY id", (window,)
-            ).fetchall()
+            found = conn.execute(SESSIONS_OVER, (window,)).fetchall()
             return [r[0] for r in found]
 
         return await self._run(work)
