@@ -1,20 +1,22 @@
-"""A small httpx client of the Motörhead API, for commands that must start fast.
+"""A small client of the Motörhead API, for commands that must start fast.
 
 `sessions`, `history`, `clear`, health checks and chatcli's memory class all go
 through it, so every way a memory server can fail becomes one MemoryServerError
-line that names the fix. It never imports LangChain.
+line that names the fix. It never imports LangChain, and it speaks HTTP with the
+standard library: importing httpx (with httpcore, trio, click and rich behind it)
+costs several times what the rest of `chatcli sessions` does.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
-import httpx
-
-from chatcli.errors import MemoryServerError
+from chatcli.errors import ConfigError, MemoryServerError
 from chatcli.prompt import has_summary
 
 
@@ -37,20 +39,29 @@ class SessionMemory:
 
 
 class MotorheadClient:
-    """One connection pool to one memory server; errors are one line for the user."""
+    """One kept-alive connection to one memory server; errors are one line for the user."""
 
     def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        headers = {"Content-Type": "application/json"}
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"memory.url {base_url!r} is not an http:// or https:// URL: "
+                "set memory.url / --memory-url to the server's address, e.g. http://127.0.0.1:8080"
+            )
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        try:
+            self._port = parts.port
+        except ValueError:
+            raise ConfigError(f"memory.url {base_url!r} has an invalid port") from None
+        self._prefix = parts.path.rstrip("/")
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if api_key:
-            headers["x-api-key"] = api_key
-        # Loading the CA bundle costs ~150 ms; a plain-http server (the usual loopback one)
-        # never uses it, so only https URLs pay for verification.
-        verify = self.base_url.startswith("https:")
-        self._http = httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=timeout, verify=verify
-        )
+            self._headers["x-api-key"] = api_key
+        self._conn: http.client.HTTPConnection | None = None
+        self._lock = threading.Lock()
 
     def __enter__(self) -> MotorheadClient:
         return self
@@ -59,7 +70,13 @@ class MotorheadClient:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        with self._lock:
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def health(self) -> int:
         """The server's clock in ms; any answer proves the server is up and takes our key."""
@@ -103,7 +120,7 @@ class MotorheadClient:
         if context is not None:
             body["context"] = context
         params = {"namespace": namespace} if namespace else None
-        self._request("POST", self._path(session_id), json=body, params=params)
+        self._request("POST", self._path(session_id), payload=body, params=params)
 
     def delete(self, session_id: str, namespace: str | None = None) -> None:
         params = {"namespace": namespace} if namespace else None
@@ -113,35 +130,75 @@ class MotorheadClient:
     def _path(session_id: str) -> str:
         return f"/sessions/{quote(session_id, safe='')}/memory"
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException:
-            raise MemoryServerError(
-                f"memory server at {self.base_url} did not answer within {self.timeout:g}s: "
-                "check that it is healthy, or raise memory.timeout"
-            ) from None
-        except httpx.HTTPError:
-            raise MemoryServerError(
-                f"memory server at {self.base_url} is not answering: start it with "
-                "`chatcli serve`, or unset memory.url to use the embedded one"
-            ) from None
-        if response.status_code in (401, 403):
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        payload: Any = None,
+    ) -> Any:
+        target = self._prefix + path + (f"?{urlencode(params)}" if params else "")
+        body = None if payload is None else _dumps(payload).encode()
+        with self._lock:
+            status, raw = self._exchange(method, target, body)
+        if status in (401, 403):
             raise MemoryServerError(
                 f"memory server at {self.base_url} refused the API key: "
                 "set memory.api_key or CHATCLI_MEMORY_API_KEY"
             )
-        if response.status_code >= 400:
+        if status >= 400:
             raise MemoryServerError(
-                f"memory server at {self.base_url} refused {method} {path}: {_error_text(response)}"
+                f"memory server at {self.base_url} refused {method} {path}: "
+                f"{_error_text(status, raw)}"
             )
         try:
-            data = response.json()
+            data = _loads(raw)
         except ValueError:
             raise self._not_motorhead(f"{method} {path}") from None
         if isinstance(data, dict) and "data" in data:
             data = data["data"]
         return data
+
+    def _exchange(self, method: str, target: str, body: bytes | None) -> tuple[int, bytes]:
+        """One request on the kept-alive connection, or on a new one if the server closed it.
+
+        A server closes idle connections (uvicorn after 5 s, so between most REPL turns);
+        only when a reused connection fails before any answer is the request sent again.
+        """
+        for attempt in (1, 2):
+            reused = self._conn is not None
+            if self._conn is None:
+                cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+                self._conn = cls(self._host, self._port, timeout=self.timeout)
+            try:
+                self._conn.request(method, target, body=body, headers=self._headers)
+                response = self._conn.getresponse()
+                raw = response.read()
+            except TimeoutError:
+                self._drop()
+                raise MemoryServerError(
+                    f"memory server at {self.base_url} did not answer within {self.timeout:g}s: "
+                    "check that it is healthy, or raise memory.timeout"
+                ) from None
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self._drop()
+                if reused and attempt == 1:
+                    continue
+                raise self._not_answering() from None
+            except (OSError, http.client.HTTPException):
+                self._drop()
+                raise self._not_answering() from None
+            if response.will_close:
+                self._drop()
+            return response.status, raw
+        raise self._not_answering()
+
+    def _not_answering(self) -> MemoryServerError:
+        return MemoryServerError(
+            f"memory server at {self.base_url} is not answering: start it with "
+            "`chatcli serve`, or unset memory.url to use the embedded one"
+        )
 
     def _not_motorhead(self, what: str) -> MemoryServerError:
         return MemoryServerError(
@@ -166,20 +223,27 @@ def parse_memory(data: dict[str, Any]) -> SessionMemory:
     )
 
 
-def _error_text(response: httpx.Response) -> str:
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _loads(raw: bytes) -> Any:
+    return json.loads(raw.decode("utf-8"))
+
+
+def _error_text(status: int, raw: bytes) -> str:
     """The server's own reason, in one line: chatcli's {"error"}, FastAPI's {"detail"} or text."""
-    text = ""
     try:
-        data = response.json()
+        data = _loads(raw)
     except ValueError:
-        text = response.text
+        text = raw.decode("utf-8", "replace")
     else:
         if isinstance(data, dict):
             detail = data.get("error", data.get("detail", data))
             if isinstance(detail, dict) and isinstance(detail.get("message"), str):
                 detail = detail["message"]
-            text = detail if isinstance(detail, str) else json.dumps(detail)
+            text = detail if isinstance(detail, str) else _dumps(detail)
         else:
             text = str(data)
     text = " ".join(text.split())[:300]
-    return f"{response.status_code} {text}".strip() if text else f"HTTP {response.status_code}"
+    return f"{status} {text}" if text else f"HTTP {status}"

@@ -65,10 +65,14 @@ class Conversation:
             self._chain = LLMChain(llm=llm, prompt=prompt, memory=self._memory, verbose=False)
         return self._chain
 
-    def turn(self, text: str, on_token: TokenSink | None = None) -> str:
+    def turn(
+        self, text: str, on_token: TokenSink | None = None, *, callbacks: list[Any] | None = None
+    ) -> str:
         """One exchange; Human+AI are saved only after the whole answer has arrived.
 
         Returns the raw answer (the seed's answers start with a space and are stored so).
+        `callbacks` are extra LangChain callback handlers for this turn (the bench times
+        the LLM call with one).
         """
         chain = self._build()
         self._memory.session_id = self.session_id
@@ -79,7 +83,8 @@ class Conversation:
         try:
             with redirect:
                 result = chain.invoke(
-                    {"human_input": text, "stop": STOP}, config={"callbacks": [sink]}
+                    {"human_input": text, "stop": STOP},
+                    config={"callbacks": [sink, *(callbacks or [])]},
                 )
         except Exception as exc:
             error = llm_error(exc, self.settings)

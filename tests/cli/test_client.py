@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from chatcli.client import MotorheadClient
-from chatcli.errors import MemoryServerError
+from chatcli.errors import ConfigError, MemoryServerError
 from tests.cli.conftest import SERVER_KEY
 from tests.support.procs import free_port
 
@@ -120,3 +120,18 @@ def test_the_managed_data_wrapper_is_unwrapped(motorhead_like) -> None:
         assert client.memory("w").messages == [("Human", "a"), ("AI", "b")]
         assert client.sessions() == ["w"]
         assert client.health() > 0
+
+
+def test_a_connection_the_server_closed_is_replaced_without_resending(motorhead_like) -> None:
+    motorhead_like.drop_idle = True
+    with MotorheadClient(motorhead_like.url) as client:
+        client.append("idle", [("Human", "a")])
+        client.append("idle", [("Human", "b")])
+        assert client.memory("idle").messages == [("Human", "a"), ("Human", "b")]
+    assert [r[0] for r in motorhead_like.requests] == ["POST", "POST", "GET"]
+
+
+def test_a_url_that_is_not_http_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        MotorheadClient("localhost:8080")
+    assert caught.value.message.startswith("memory.url 'localhost:8080' is not an http:// or")

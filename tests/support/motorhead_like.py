@@ -21,6 +21,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 class MotorheadLike:
     window: int = 12
     managed: bool = False
+    drop_idle: bool = False
+    """Close each connection after answering, without saying so, as a server whose
+    keep-alive timeout has passed does between two requests of a client."""
     """Wrap JSON answers in {"data": ...} as Metal's managed Motörhead did."""
     sessions: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     """Each session's messages, newest first, as Motörhead's Redis list."""
@@ -54,6 +57,7 @@ class MotorheadLike:
             self.index.clear()
             self.requests.clear()
             self.managed = False
+            self.drop_idle = False
             self.window = 12
 
     def get_sessions(self, query: dict[str, str]) -> tuple[int, Any]:
@@ -139,6 +143,8 @@ def _handler(owner: MotorheadLike) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+            if owner.drop_idle:
+                self.close_connection = True
 
         def do_GET(self) -> None:
             self._route("GET")
