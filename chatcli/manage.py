@@ -1,6 +1,6 @@
 """`sessions`, `history`, `clear`, `config show|path`: looking at what the memory server holds.
 
-Only the httpx client and Rich: these commands never import LangChain, so they start fast.
+Only the small Motörhead client and Rich: these commands never import LangChain, so they start fast.
 """
 
 from __future__ import annotations
