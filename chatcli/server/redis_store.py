@@ -294,6 +294,8 @@ class RedisStore:
         The store is never told the window, so it cannot keep a set of over-window sessions
         as it appends; and only the keys themselves also cover sessions Motörhead wrote (or
         that fell out of the index). This runs once at start-up, and SCAN never blocks Redis.
+        No SCAN TYPE filter, which Redis 5 (still under some Motörhead deployments) lacks: a
+        stray non-list `session:` key just answers LLEN with an error and is skipped.
         """
         client = self._connection().client
         over: list[str] = []
@@ -308,7 +310,7 @@ class RedisStore:
                 if isinstance(length, int) and length > window:
                     over.append(key[len(b"session:") :].decode("utf-8", "replace"))
 
-        async for key in client.scan_iter(match="session:*", count=SCAN_BATCH, _type="list"):
+        async for key in client.scan_iter(match="session:*", count=SCAN_BATCH):
             batch.append(key)
             if len(batch) >= SCAN_BATCH:
                 await check(batch)
