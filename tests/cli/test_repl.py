@@ -16,9 +16,10 @@ from chatcli.cli import app
 from chatcli.client import MotorheadClient
 from chatcli.config import ServerSettings, Settings, load_settings
 from chatcli.env import Environment
-from chatcli.repl import LineInput, run_chat
+from chatcli.repl import InputSource, LineInput, run_chat
 from chatcli.server.embedded import EmbeddedServer
 from chatcli.state import last_session
+from tests.support.procs import start_serve
 from tests.support.scripted_openai import ScriptedOpenAI
 
 
@@ -293,9 +294,44 @@ def test_quit_leaves_without_reading_further(environ, scripted_llm, sid) -> None
     assert scripted_llm.requests == []
 
 
-def test_the_input_source_is_injectable(
-    tmp_path, memory_url, scripted_llm, memory, sid, environ
+def test_lines_from_an_injected_source_are_chatted(
+    tmp_path, scripted_llm, memory, sid, environ
 ) -> None:
+    out, _ = run_with(tmp_path, environ, sid, LineInput(io.StringIO("hi im bob\n")))
+    assert out == "OK\n"
+    assert memory.memory(sid).messages == [("Human", "hi im bob"), ("AI", "OK")]
+
+
+class ScriptedKeys:
+    """An input source that replays lines, and Ctrl-C (KeyboardInterrupt) or a callable where
+    the script says so: what a person at a terminal can do that a pipe cannot."""
+
+    interactive = False
+
+    def __init__(self, *steps: object) -> None:
+        self.steps = list(steps)
+
+    def read(self, continuation: bool = False) -> str:
+        while self.steps:
+            step = self.steps.pop(0)
+            if step is KeyboardInterrupt:
+                raise KeyboardInterrupt
+            if callable(step):
+                step()
+                continue
+            return str(step)
+        raise EOFError
+
+    def confirm(self, question: str) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def run_with(
+    tmp_path: Path, environ: dict[str, str], sid: str, source: InputSource
+) -> tuple[str, str]:
     out, err = io.StringIO(), io.StringIO()
     env = Environment(
         stdin=io.StringIO(""),
@@ -305,8 +341,31 @@ def test_the_input_source_is_injectable(
         config_dir=tmp_path / "config",
         data_dir=tmp_path / "data",
     )
-    settings = load_settings(env)
-    source = LineInput(io.StringIO("hi im bob\n"))
-    run_chat(env, settings, session=sid, cont=False, verbose=False, raw=False, input_source=source)
-    assert out.getvalue() == "OK\n"
-    assert memory.memory(sid).messages == [("Human", "hi im bob"), ("AI", "OK")]
+    run_chat(
+        env, load_settings(env), session=sid, cont=False, verbose=False, raw=False,
+        input_source=source,
+    )  # fmt: skip
+    return out.getvalue(), err.getvalue()
+
+
+def test_ctrl_c_inside_a_triple_quoted_block_drops_the_block(
+    tmp_path, environ, scripted_llm, memory, sid
+) -> None:
+    source = ScriptedKeys('"""', "half a thought", KeyboardInterrupt, "hello")
+    run_with(tmp_path, environ, sid, source)
+    assert [c for r, c in memory.memory(sid).messages if r == "Human"] == ["hello"]
+
+
+def test_a_memory_server_failure_is_one_line_and_the_repl_goes_on(
+    tmp_path, environ, scripted_llm
+) -> None:
+    server = start_serve(["--db", str(tmp_path / "own.db"), "--no-summarize"])
+    environ = {**environ, "CHATCLI_MEMORY_URL": server.url}
+    try:
+        source = ScriptedKeys("hello", server.kill, "are you there?", "/session")
+        out, err = run_with(tmp_path, environ, "doomed", source)
+    finally:
+        server.stop()
+    assert out == "OK\ndoomed\n"
+    assert f"chatcli: error: memory server at {server.url} is not answering" in err
+    assert "Traceback" not in err

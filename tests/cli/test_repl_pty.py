@@ -108,6 +108,22 @@ def test_the_answer_is_rendered_as_markdown_on_a_terminal(environ, scripted_llm,
     leave(child)
 
 
+def test_raw_shows_the_answer_as_written_on_a_terminal(environ, scripted_llm, sid) -> None:
+    scripted_llm.script[:] = [" Hi **Bob**."]
+    child = spawn(environ, "-s", sid, "--raw")
+    child.sendline("hi im bob")
+    answered(child, re.escape("Hi **Bob**."))
+    leave(child)
+
+
+def test_markdown_off_in_the_config_shows_the_answer_as_written(environ, scripted_llm, sid) -> None:
+    scripted_llm.script[:] = [" Hi **Bob**."]
+    child = spawn({**environ, "CHATCLI_CHAT_MARKDOWN": "false"}, "-s", sid)
+    child.sendline("hi im bob")
+    answered(child, re.escape("Hi **Bob**."))
+    leave(child)
+
+
 def test_ctrl_c_during_an_answer_cancels_it_and_keeps_the_repl(
     environ, scripted_llm, serve, sid
 ) -> None:
