@@ -93,11 +93,54 @@ def chunk_lines(lines: Sequence[str], budget: int = MAX_MESSAGE_TOKENS) -> list[
     return chunks
 
 
-def next_summary(previous: str | None, answer: str) -> str | None:
-    """An answer of NONE (or nothing) means the lines were meaningless: keep what we had."""
-    text = answer.strip()
+EXAMPLE_SUMMARY = "The human asks who is the lead singer and other members of Motorhead."
+"""The worked example's answer: a small model that returns it has copied, not summarized."""
+SCAFFOLDING = (
+    "END OF",
+    "EXAMPLE",
+    "Current summary:",
+    "New lines of conversation:",
+    "New summary:",
+)
+
+
+def clean_answer(answer: str) -> str:
+    """The summary part of an answer, without what a small model runs on into.
+
+    Small models (the bundled Gemma 270M is a base model) continue the prompt's layout
+    ("END OF SUMMARY", a new "Current summary:") or loop on one line; a real summary
+    contains neither, so cutting there costs a capable model nothing.
+    """
+    kept: list[str] = []
+    for line in answer.strip().splitlines():
+        text = line.strip()
+        if text.startswith(SCAFFOLDING) or (text and text in kept):
+            break
+        kept.append(text)
+    return "\n".join(kept).strip()
+
+
+def transcript_summary(previous: str | None, lines: Sequence[str]) -> str:
+    """The previous summary and the lines themselves, cut from the oldest end to the size of
+    a summary: what is kept when the model answers with the worked example instead."""
+    parts = [p for p in [previous, *lines] if p]
+    while len(parts) > 1 and count_tokens("\n".join(parts)) > SUMMARY_MAX_TOKENS:
+        parts.pop(0)
+    return truncate_tokens("\n".join(parts), SUMMARY_MAX_TOKENS)
+
+
+def next_summary(previous: str | None, lines: Sequence[str], answer: str) -> str | None:
+    """The summary after one chunk, given the model's answer to its prompt.
+
+    NONE (or nothing) means the lines were meaningless: keep what we had, as Motörhead
+    does. A copy of the worked example would put Motörhead trivia into the user's chat
+    prompt; the transcript is kept instead, so the lines are not lost.
+    """
+    text = clean_answer(answer)
     if not text or text == NONE_ANSWER:
         return previous
+    if EXAMPLE_SUMMARY in text and not any(EXAMPLE_SUMMARY in line for line in lines):
+        return transcript_summary(previous, lines)
     return text
 
 
@@ -122,7 +165,7 @@ def summarize_chunks(
         prompt = build_prompt(summary, chunk)
         answer, reported = call(prompt)
         total += reported if reported is not None else count_tokens(prompt) + count_tokens(answer)
-        summary = next_summary(summary, answer)
+        summary = next_summary(summary, chunk, answer)
     return summary or "", total
 
 
@@ -145,7 +188,8 @@ class LLMSummarizer:
     """
 
     def __init__(self, llm_settings: LLMSettings) -> None:
-        self._settings = replace(llm_settings, max_tokens=SUMMARY_MAX_TOKENS)
+        limit = min(llm_settings.max_tokens, SUMMARY_MAX_TOKENS)
+        self._settings = replace(llm_settings, max_tokens=limit)
         self._llm: Any = None
         self._build_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="summarizer")

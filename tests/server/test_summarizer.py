@@ -20,9 +20,11 @@ from chatcli.server.summarizer import (
     build_prompt,
     chunk_budget,
     chunk_lines,
+    clean_answer,
     message_line,
     next_summary,
     summarize_chunks,
+    transcript_summary,
 )
 from chatcli.server.tokens import count_tokens
 from tests.support.scripted_openai import ScriptedOpenAI
@@ -132,9 +134,39 @@ def test_each_chunks_summary_becomes_the_next_chunks_current_summary() -> None:
 
 
 def test_a_none_answer_keeps_the_previous_summary() -> None:
-    assert next_summary("Bob likes tea.", "NONE") == "Bob likes tea."
-    assert next_summary("Bob likes tea.", "  NONE\n") == "Bob likes tea."
-    assert next_summary("Bob likes tea.", "Bob likes coffee now.") == "Bob likes coffee now."
+    lines = ["Human: asdf"]
+    assert next_summary("Bob likes tea.", lines, "NONE") == "Bob likes tea."
+    assert next_summary("Bob likes tea.", lines, "  NONE\n") == "Bob likes tea."
+    assert next_summary("Bob likes tea.", lines, "Bob likes coffee now.") == "Bob likes coffee now."
+
+
+def test_an_answer_ends_where_a_small_model_runs_on_into_the_prompts_layout() -> None:
+    assert clean_answer("Bob likes tea.\nEND OF SUMMARY\n\nCurrent summary:\nx") == (
+        "Bob likes tea."
+    )
+    assert clean_answer("Bob is here.\nHe likes tea.\nBob is here.\nHe likes tea.") == (
+        "Bob is here.\nHe likes tea."
+    )
+
+
+def test_a_copy_of_the_worked_example_keeps_the_transcript_instead() -> None:
+    echo = (
+        "The human asks who is the lead singer and other members of Motorhead. The AI "
+        "responds Lemmy Kilmister is the lead singer.\nEND OF SUMMARY"
+    )
+    lines = ["Human: hi im bob", "AI: Hello Bob!"]
+    assert (
+        next_summary("Earlier: tea.", lines, echo)
+        == "Earlier: tea.\nHuman: hi im bob\nAI: Hello Bob!"
+    )
+
+
+def test_a_transcript_kept_as_summary_is_cut_from_its_oldest_end_to_a_summarys_size() -> None:
+    lines = [f"Human: {words(100)}" for _ in range(8)] + ["AI: the newest line"]
+    kept = transcript_summary("old summary", lines)
+    assert kept.endswith("AI: the newest line")
+    assert "old summary" not in kept
+    assert count_tokens(kept) <= 512
 
 
 def test_meaningless_lines_and_no_previous_summary_give_an_empty_summary() -> None:
