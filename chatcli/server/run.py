@@ -28,14 +28,15 @@ class ServeError(ChatcliError):
 
 
 def serve(env: Environment, settings: Settings) -> None:
+    server_settings = settings.server
+    check_exposure(server_settings.host, server_settings.api_key, server_settings.allow_public)
+
     import uvicorn
 
     from chatcli.server.app import create_app
     from chatcli.server.compactor import build_compactor
     from chatcli.server.stores import describe, open_store
 
-    server_settings = settings.server
-    check_exposure(server_settings.host, server_settings.api_key, server_settings.allow_public)
     store = open_store(server_settings)
     compactor = build_compactor(store, settings)
     app = create_app(store, server_settings, compactor)
