@@ -25,9 +25,11 @@ def run_ask(
     session_id, is_new = resolve_session(env, session, cont)
     text = read_question(env, question)
     from chatcli.conversation import Conversation
+    from chatcli.render import trace_stream
 
     with open_memory(env, settings) as url:
-        conversation = Conversation(settings, url, session_id, verbose=verbose, trace=env.stderr)
+        trace = trace_stream(env)
+        conversation = Conversation(settings, url, session_id, verbose=verbose, trace=trace)
         try:
             if json_out:
                 answer = conversation.turn(text)

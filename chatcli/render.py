@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import IO
 
 from rich.console import Console
@@ -57,3 +58,30 @@ def _print_plain(console: Console, memory: SessionMemory) -> None:
     lines += [f"{role or '?'}: {content.strip()}" for role, content in memory.messages]
     for line in lines:
         console.print(line, markup=False, highlight=False, soft_wrap=True, emoji=False)
+
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class PlainWriter:
+    """A text stream that drops ANSI escapes: LangChain colours its verbose trace itself."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(ANSI_ESCAPE.sub("", text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+def trace_stream(env: Environment) -> IO[str]:
+    """Where --verbose traces go: stderr, in colour only on a terminal without NO_COLOR."""
+    if env.stderr_isatty and not env.no_color:
+        return env.stderr
+    return PlainWriter(env.stderr)  # type: ignore[return-value]

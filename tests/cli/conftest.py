@@ -4,6 +4,7 @@ scripted OpenAI-compatible server as the LLM)."""
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -40,6 +41,21 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def strip_ansi(text: str) -> str:
     return ANSI.sub("", text)
+
+
+def read_pty(master: int) -> str:
+    """Everything written to a pty whose other end is closed (a read may return a part)."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    return b"".join(chunks).decode()
 
 
 @pytest.fixture(scope="session")
@@ -134,7 +150,7 @@ Invoke = Callable[..., Result]
 def cli(environ: dict[str, str | None]) -> Invoke:
     """cli("ask", "hi", input=..., env={...}) runs chatcli in-process like a shell would."""
 
-    def invoke(*args: str, input: str | None = None, env: dict | None = None) -> Result:  # noqa: A002
+    def invoke(*args: str, input: str | None = None, env: dict | None = None) -> Result:
         return CliRunner().invoke(app, list(args), input=input, env={**environ, **(env or {})})
 
     return invoke

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+from chatcli.ask import run_ask
 from chatcli.client import MotorheadClient
+from chatcli.config import load_settings
 from chatcli.env import Environment
 from chatcli.state import last_session
-from tests.cli.conftest import LLM_KEY, SERVER_KEY, strip_ansi
+from tests.cli.conftest import LLM_KEY, SERVER_KEY, read_pty, strip_ansi
 from tests.support.procs import free_port
 
 SEED_ANSWERS = [
@@ -73,7 +76,7 @@ def test_the_seed_transcript_replays_byte_for_byte(cli, scripted_llm, memory) ->
     for question, answer, trace in zip(SEED_QUESTIONS, SEED_ANSWERS, SEED_TRACES, strict=True):
         result = cli("ask", "--verbose", "-s", "testing-1", question)
         assert result.exit_code == 0, result.stderr
-        assert strip_ansi(result.stderr) == trace
+        assert result.stderr == trace
         assert result.stdout == answer.strip() + "\n"
         assert scripted_llm.requests[-1].prompt == seed_prompt(trace)
 
@@ -92,6 +95,29 @@ def test_bob_is_remembered_by_a_later_run(cli, scripted_llm, sid) -> None:
     assert (
         "Human: hi im bob\nAI:  Hi Bob.\nHuman: whats my name?" in scripted_llm.requests[-1].prompt
     )
+
+
+def test_the_trace_is_langchains_own_coloured_trace_on_a_terminal(
+    scripted_llm, memory_url, sid, tmp_path
+) -> None:
+    scripted_llm.script[:] = [SEED_ANSWERS[0]]
+    master, slave = os.openpty()
+    with open(slave, "w", encoding="utf-8") as stderr, open(tmp_path / "out", "w") as stdout:
+        env = Environment(stdout=stdout, stderr=stderr, environ={}, data_dir=tmp_path)
+        settings = load_settings(
+            env,
+            flags={
+                "memory": {"url": memory_url},
+                "llm": {"provider": "openai", "base_url": scripted_llm.base_url, "api_key": "k",
+                        "api": "completions"},
+            },
+        )  # fmt: skip
+        run_ask(env, settings, question="hi im bob", session=sid, cont=False, json_out=False,
+                verbose=True)  # fmt: skip
+    trace = read_pty(master).replace("\r\n", "\n")
+    assert "\x1b[32;1m\x1b[1;3mYou are a chatbot" in trace
+    assert strip_ansi(trace) == SEED_TRACES[0]
+    assert (tmp_path / "out").read_text() == SEED_ANSWERS[0].strip() + "\n"
 
 
 def test_the_trace_never_reaches_stdout(cli, scripted_llm, sid) -> None:

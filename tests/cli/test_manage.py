@@ -16,6 +16,7 @@ from chatcli.config import load_settings
 from chatcli.env import Environment
 from chatcli.errors import SessionNotFound
 from chatcli.manage import clear_session, show_history
+from tests.cli.conftest import read_pty
 
 
 def seed(memory: MotorheadClient, sid: str, namespace: str | None = None, **kw) -> None:
@@ -152,8 +153,7 @@ def test_history_is_coloured_on_a_terminal_unless_no_color(memory, memory_url, s
             env = Environment(stdout=stdout, environ={"NO_COLOR": no_color, "TERM": "xterm"})
             settings = load_settings(env, flags={"memory": {"url": memory_url}})
             show_history(env, settings, session=sid, json_out=False, raw=False)
-        outputs[no_color] = os.read(master, 65536).decode()
-        os.close(master)
+        outputs[no_color] = read_pty(master)
     assert colours(outputs[""]) != set()
     assert colours(outputs["1"]) == set()
     assert "Hi Bob, nice to meet you!" in outputs["1"]
