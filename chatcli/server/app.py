@@ -218,10 +218,12 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def failed(_: Request, exc: Exception) -> Response:
-        log.error("request failed: %s: %s", type(exc).__name__, exc)
-        return JSONResponse(
-            {"error": f"the server failed: {type(exc).__name__}: {exc}"}, status_code=500
-        )
+        """Not the client's fault: 503 when the store is down or busy, 500 for a bug."""
+        if _store_failure(exc):
+            message = f"the memory store is unavailable: {_first_line(exc)}"
+            return JSONResponse({"error": message}, status_code=503)
+        message = f"the server failed: {type(exc).__name__}: {_first_line(exc)}"
+        return JSONResponse({"error": message}, status_code=500)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
@@ -231,6 +233,16 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"error": message}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
         )
+
+
+def _store_failure(exc: BaseException) -> bool:
+    module = type(exc).__module__.split(".")[0]
+    return isinstance(exc, OSError) or module in ("redis", "sqlite3")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class RequireKey:

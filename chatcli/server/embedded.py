@@ -145,7 +145,9 @@ class EmbeddedServer:
         settings = replace(self.settings, server=server_settings)
         self.compactor = build_compactor(store, settings)
         app = create_app(store, server_settings, self.compactor)
-        self._server = ThreadedServer(app)
+        # Only critical lines: the CLI's stderr is the user's, and errors reach it as
+        # JSON answers the client turns into one line.
+        self._server = ThreadedServer(app, log_level="critical")
         return self._server.start()
 
     def __exit__(self, *_: object) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from urllib.parse import quote
 
+import httpx
 import pytest
 
 from tests.server.conftest import API_KEY, WINDOW, Live
@@ -280,3 +281,22 @@ def test_health_check_and_docs_need_no_key(keyed: Live) -> None:
     assert keyed.client.get("/").status_code == 200
     assert keyed.client.get("/docs").status_code == 200
     assert keyed.client.get("/openapi.json").status_code == 200
+
+
+def test_a_store_that_goes_away_gets_a_json_503_not_a_crash() -> None:
+    from chatcli.config import ServerSettings
+    from chatcli.server.app import create_app
+    from chatcli.server.embedded import ThreadedServer
+    from chatcli.server.redis_store import RedisStore
+    from tests.support.procs import redis_server
+
+    with redis_server() as redis_proc:
+        app = create_app(RedisStore(redis_proc.url), ServerSettings(), None)
+        with ThreadedServer(app) as url:
+            assert httpx.get(f"{url}/sessions/x/memory").status_code == 200
+            redis_proc.proc.terminate()
+            redis_proc.proc.wait(10)
+            response = httpx.get(f"{url}/sessions/x/memory")
+            assert response.status_code == 503
+            assert "memory store is unavailable" in response.json()["error"]
+            assert httpx.get(f"{url}/").status_code == 200
