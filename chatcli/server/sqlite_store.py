@@ -95,6 +95,7 @@ class SQLiteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
         self._local = threading.local()
+        self._writer = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
@@ -126,7 +127,6 @@ class SQLiteStore:
             conn.close()
             raise sqlite3.OperationalError(f"cannot switch to WAL (journal mode {mode})")
         conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = OFF")
         return conn
 
     def _connection(self) -> sqlite3.Connection:
@@ -137,6 +137,12 @@ class SQLiteStore:
             with self._connections_lock:
                 self._connections.append(conn)
         return conn
+
+    def _write(self, conn: sqlite3.Connection) -> _Transaction:
+        """Writers of this process take turns on a lock, which wakes the next one at once;
+        left to SQLite's busy handler they would sleep and retry, and POST p99 would
+        grow with concurrency. Other processes still queue on busy_timeout."""
+        return _write(conn, self._writer)
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._executor is None:
@@ -156,7 +162,7 @@ class SQLiteStore:
         ns = namespace or DEFAULT_NAMESPACE
 
         def work(conn: sqlite3.Connection) -> int:
-            with _write(conn):
+            with self._write(conn):
                 conn.execute("INSERT OR IGNORE INTO sessions(id) VALUES (?)", (session_id,))
                 if rows:
                     conn.executemany(
@@ -201,7 +207,7 @@ class SQLiteStore:
         ns = namespace or DEFAULT_NAMESPACE
 
         def work(conn: sqlite3.Connection) -> None:
-            with _write(conn):
+            with self._write(conn):
                 conn.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
                 conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
                 conn.execute(
@@ -254,7 +260,7 @@ class SQLiteStore:
         session_id = pending.session_id
 
         def work(conn: sqlite3.Connection) -> bool:
-            with _write(conn):
+            with self._write(conn):
                 present = conn.execute(
                     COUNT_HANDED_OUT,
                     (session_id, first, last),
@@ -277,7 +283,7 @@ class SQLiteStore:
     async def try_lock(self, session_id: str, owner: str, ttl: float) -> bool:
         def work(conn: sqlite3.Connection) -> bool:
             now = time.time()
-            with _write(conn):
+            with self._write(conn):
                 row = conn.execute(
                     "SELECT owner, expires FROM locks WHERE session_id = ?", (session_id,)
                 ).fetchone()
@@ -294,7 +300,7 @@ class SQLiteStore:
     async def refresh_lock(self, session_id: str, owner: str, ttl: float) -> bool:
         def work(conn: sqlite3.Connection) -> bool:
             now = time.time()
-            with _write(conn):
+            with self._write(conn):
                 cursor = conn.execute(
                     "UPDATE locks SET expires = ? WHERE session_id = ? AND owner = ? "
                     "AND expires > ?",
@@ -306,7 +312,7 @@ class SQLiteStore:
 
     async def unlock(self, session_id: str, owner: str) -> None:
         def work(conn: sqlite3.Connection) -> None:
-            with _write(conn):
+            with self._write(conn):
                 conn.execute(
                     "DELETE FROM locks WHERE session_id = ? AND owner = ?", (session_id, owner)
                 )
@@ -333,26 +339,41 @@ class SQLiteStore:
             conn.close()
 
 
-class _write:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+class _Transaction:
+    """BEGIN ... COMMIT, rolled back on any exception; `lock` (if any) is held throughout."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, begin: str, lock: threading.Lock | None) -> None:
         self.conn = conn
+        self.begin = begin
+        self.lock = lock
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        if self.lock is not None:
+            self.lock.acquire()
+        try:
+            self.conn.execute(self.begin)
+        except BaseException:
+            if self.lock is not None:
+                self.lock.release()
+            raise
         return self.conn
 
     def __exit__(self, kind: Any, *_: Any) -> None:
-        self.conn.execute("ROLLBACK" if kind else "COMMIT")
+        try:
+            self.conn.execute("ROLLBACK" if kind else "COMMIT")
+        finally:
+            if self.lock is not None:
+                self.lock.release()
 
 
-class _read(_write):
+def _write(conn: sqlite3.Connection, lock: threading.Lock | None = None) -> _Transaction:
+    """BEGIN IMMEDIATE: the write lock up front, so writers queue instead of deadlocking."""
+    return _Transaction(conn, "BEGIN IMMEDIATE", lock)
+
+
+def _read(conn: sqlite3.Connection) -> _Transaction:
     """A read transaction, so a multi-statement read sees one snapshot."""
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN")
-        return self.conn
+    return _Transaction(conn, "BEGIN", None)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
