@@ -301,6 +301,8 @@ class Chat:
                 self._block.reset()
                 continue
             except EOFError:
+                if self._block.open:
+                    self.status('unfinished """ block not sent')
                 return
             if self._block.wants(line):
                 text = self._block.feed(line)
@@ -336,7 +338,11 @@ class Chat:
             return
         finally:
             self.answer = None
-        answer_view.finish(answer)
+        try:
+            answer_view.finish(answer)
+        except KeyboardInterrupt:
+            # The turn is saved by now; only its display is cut short.
+            answer_view.cancel()
 
     def command(self, slash: Slash) -> bool:
         """Run a slash command; False means leave the REPL."""

@@ -166,9 +166,9 @@ def test_an_llm_failure_is_one_line_and_the_repl_goes_on(
     scripted_llm.script[:] = [" still here"]
     result = chat(environ, "-s", sid, input="one\ntwo\nthree\n")
     assert result.exit_code == 0
+    assert result.exception is None
     errors = [line for line in result.stderr.splitlines() if line.startswith("chatcli: error:")]
     assert errors
-    assert "Traceback" not in result.output
     assert result.stdout.endswith("\n")
     assert ("AI", " still here") in memory.memory(sid).messages
     assert ("Human", "one") not in memory.memory(sid).messages
@@ -369,3 +369,12 @@ def test_a_memory_server_failure_is_one_line_and_the_repl_goes_on(
     assert out == "OK\ndoomed\n"
     assert f"chatcli: error: memory server at {server.url} is not answering" in err
     assert "Traceback" not in err
+
+
+def test_an_unfinished_block_at_end_of_input_is_not_sent_and_says_so(
+    environ, scripted_llm, sid
+) -> None:
+    result = chat(environ, "-s", sid, input='"""\nnever closed\n')
+    assert scripted_llm.requests == []
+    assert 'unfinished """ block not sent' in result.stderr
+    assert result.exit_code == 0
