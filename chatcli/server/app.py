@@ -99,8 +99,8 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
         app.add_middleware(RequireKey, key=settings.api_key)
 
     @app.get("/", summary="Health check: the server's time in ms")
-    async def health() -> dict[str, int]:
-        return {"now": int(time.time() * 1000)}
+    async def health() -> Response:
+        return JSONResponse({"now": int(time.time() * 1000)})
 
     @app.get("/sessions", summary="Session ids by last write, oldest first", responses=ERRORS)
     async def list_sessions(
