@@ -13,7 +13,7 @@ from chatcli.client import parse_memory
 from chatcli.config import Settings, config_file_path, masked
 from chatcli.env import Environment
 from chatcli.errors import MemoryServerError, SessionNotFound, UsageError
-from chatcli.memory_server import client_for, describe, open_memory
+from chatcli.memory_server import open_client
 
 
 def list_sessions(
@@ -27,10 +27,9 @@ def list_sessions(
 ) -> None:
     """Sessions in the server's order (least recently written first), each with its size."""
     namespace = namespace or settings.memory.namespace
-    with open_memory(env, settings) as url, client_for(settings, url) as client:
+    with open_client(env, settings) as (client, where):
         ids = client.sessions(namespace, page, size)
         rows = [(session_id, client.memory(session_id)) for session_id in ids]
-        where = describe(settings, url)
     if json_out:
         data = [
             {
@@ -66,9 +65,8 @@ def show_history(
     env: Environment, settings: Settings, *, session: str, json_out: bool, raw: bool
 ) -> None:
     """The summary, then the messages oldest first; --json is the server's own answer."""
-    with open_memory(env, settings) as url, client_for(settings, url) as client:
+    with open_client(env, settings) as (client, where):
         data = client.memory_raw(session)
-        where = describe(settings, url)
     try:
         memory = parse_memory(data)
     except ValueError:
@@ -93,8 +91,7 @@ def clear_session(
     if not yes and not env.stdin_isatty:
         raise UsageError("refusing to delete without --yes when not on a terminal")
     namespace = namespace or settings.memory.namespace
-    with open_memory(env, settings) as url, client_for(settings, url) as client:
-        where = describe(settings, url)
+    with open_client(env, settings) as (client, where):
         memory = client.memory(session)
         if memory.is_empty:
             raise SessionNotFound(f"no session named {session} in {where} (see `chatcli sessions`)")

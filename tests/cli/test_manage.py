@@ -223,26 +223,60 @@ def test_an_unknown_config_key_is_exit_2(cli, environ) -> None:
     )
 
 
-@pytest.mark.parametrize("args", [["sessions"], ["history", "nobody"], ["clear", "-y", "nobody"]])
-def test_management_commands_never_import_langchain(args, memory_url, tmp_path) -> None:
+COMMANDS = [["sessions"], ["history", "nobody"], ["clear", "-y", "nobody"]]
+
+
+@pytest.mark.parametrize("embedded", [False, True], ids=["memory-url", "embedded"])
+@pytest.mark.parametrize("args", COMMANDS, ids=[a[0] for a in COMMANDS])
+def test_management_commands_import_no_langchain_nor_server(
+    args, embedded, memory_url, tmp_path
+) -> None:
     code = (
         "import sys\n"
         "from chatcli.cli import app\n"
         "try:\n"
-        f"    app({['chatcli', *args][1:]!r})\n"
+        f"    app({args!r})\n"
         "except SystemExit:\n"
         "    pass\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'langchain', 'langchain_core', 'langchain_classic', 'langchain_community', "
-        "'langchain_openai', 'openai', 'llama_cpp', 'fastapi', 'uvicorn'}))\n"
+        "'langchain_openai', 'openai', 'llama_cpp', 'fastapi', 'uvicorn', 'httpx'}))\n"
     )
-    env = {
-        **os.environ,
-        "CHATCLI_MEMORY_URL": memory_url,
-        "CHATCLI_DATA_DIR": str(tmp_path),
-        "CHATCLI_CONFIG_DIR": str(tmp_path),
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATCLI_", "OPENAI_"))}
+    env.update({"CHATCLI_DATA_DIR": str(tmp_path), "CHATCLI_CONFIG_DIR": str(tmp_path)})
+    if not embedded:
+        env["CHATCLI_MEMORY_URL"] = memory_url
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
     )
     assert out.stdout.splitlines()[-1] == "[]", out.stderr
+
+
+def test_embedded_sessions_history_and_clear_use_the_data_dirs_file(
+    cli, scripted_llm, environ, sid
+) -> None:
+    embedded = {"CHATCLI_MEMORY_URL": None, "CHATCLI_MEMORY_NAMESPACE": None}
+    scripted_llm.script[:] = [" Hi Bob."]
+    assert cli("ask", "-s", sid, "hi im bob", env=embedded).exit_code == 0
+    assert cli("sessions", env=embedded).stdout == f"{sid}\t2 messages\tno summary\n"
+    assert cli("history", sid, env=embedded).stdout == "Human: hi im bob\nAI: Hi Bob.\n"
+    assert cli("clear", "-y", sid, env=embedded).exit_code == 0
+    assert cli("sessions", env=embedded).stdout == ""
+
+
+def test_embedded_history_of_an_unknown_session_names_the_file(cli, environ) -> None:
+    result = cli("history", "nobody", env={"CHATCLI_MEMORY_URL": None})
+    db = Path(environ["CHATCLI_DATA_DIR"]) / "memory.db"
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"chatcli: error: no session named nobody in the embedded memory at {db} "
+        "(see `chatcli sessions`)\n"
+    )
+
+
+def test_embedded_bad_session_id_is_refused_like_the_server_does(cli) -> None:
+    result = cli("history", "bad id", env={"CHATCLI_MEMORY_URL": None})
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "chatcli: error: the embedded memory refused GET /sessions/bad id/memory: 400 invalid "
+    )
