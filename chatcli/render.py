@@ -1,17 +1,20 @@
-"""How sessions look on a terminal (Rich) and in a pipe (plain text), shared by manage and repl."""
+"""How sessions look on a terminal (Rich) and in a pipe (plain text), shared by manage and repl.
+
+Rich is imported where it is used: `ask` needs only trace_stream, and `sessions` in a
+pipe prints plain lines.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import IO
-
-from rich.console import Console
-from rich.panel import Panel
-from rich.text import Text
+from typing import IO, TYPE_CHECKING
 
 from chatcli.client import SessionMemory
 from chatcli.env import Environment
 from chatcli.prompt import speaker
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 ROLE_STYLES = {"Human": "bold cyan", "AI": "bold green"}
 
@@ -21,6 +24,8 @@ def console_for(env: Environment, stream: IO[str], *, force_plain: bool = False)
 
     Rich reads the command's environment rather than os.environ, so tests and NO_COLOR agree.
     """
+    from rich.console import Console
+
     environ = dict(env.environ)
     if force_plain:
         return Console(
@@ -43,6 +48,9 @@ def print_transcript(console: Console, memory: SessionMemory, *, raw: bool = Fal
     if raw or is_plain(console):
         _print_plain(console, memory)
         return
+    from rich.panel import Panel
+    from rich.text import Text
+
     if memory.summary is not None:
         console.print(Panel(Text(memory.summary), title="summary", title_align="left"))
     for role, content in memory.messages:
