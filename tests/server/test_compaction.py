@@ -349,3 +349,37 @@ def test_a_lock_left_by_a_dead_replica_is_taken_over_once_it_expires(
     live.post(session, *[f"m{i}" for i in range(WINDOW + 1)])
     live.wait_idle()
     assert live.memory(session)["context"] == SUMMARY
+
+
+def test_the_lock_is_kept_alive_while_a_slow_summary_runs(
+    make_live: Callable[..., Live],
+    scripted_llm: ScriptedOpenAI,
+    gate: threading.Event,
+    store_kind: str,
+    tmp_path: Path,
+    redis_proc: RedisServer,
+) -> None:
+    import asyncio
+
+    ttl = 1.0
+    live = make_live(lock_ttl=ttl)
+    session = new_session()
+    live.post(session, *[f"m{i}" for i in range(WINDOW + 1)])
+    wait_until(lambda: len(scripted_llm.requests) == 1, "the summary request")
+    other_replica = open_store(store_kind, tmp_path, redis_proc)
+
+    async def try_for(seconds: float) -> list[bool]:
+        # Well past the lock's ttl: only refreshing can keep it from this other replica.
+        attempts = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            attempts.append(await other_replica.try_lock(session, "another-replica", ttl))
+            await asyncio.sleep(ttl / 5)
+        await other_replica.close()
+        return attempts
+
+    attempts = asyncio.run(try_for(2.5 * ttl))
+    gate.set()
+    live.wait_idle()
+    assert attempts and not any(attempts)
+    assert live.memory(session)["context"] == SUMMARY
