@@ -33,13 +33,11 @@ class InputSource(Protocol):
     KeyboardInterrupt for Ctrl-C at the prompt."""
 
     interactive: bool
-    """A person at a terminal: worth a greeting, and asked before anything is deleted."""
+    """A person at a terminal: shown the keys, and asked before anything is deleted."""
 
     def read(self, continuation: bool = False) -> str: ...
 
     def confirm(self, question: str) -> bool: ...
-
-    def close(self) -> None: ...
 
 
 class LineInput:
@@ -59,9 +57,6 @@ class LineInput:
     def confirm(self, question: str) -> bool:
         """Nobody to ask: a scripted /clear means it."""
         return True
-
-    def close(self) -> None:
-        pass
 
 
 class TerminalInput:
@@ -118,9 +113,6 @@ class TerminalInput:
         except (EOFError, KeyboardInterrupt):
             return False
         return answer.strip().lower() in {"y", "yes"}
-
-    def close(self) -> None:
-        pass
 
 
 def default_input(env: Environment, settings: Settings) -> InputSource:
@@ -493,7 +485,6 @@ def run_chat(
             remember_session(env, session_id)
             chat.run()
         finally:
-            source.close()
             client.close()
             conversation.close()
 

@@ -325,9 +325,6 @@ class ScriptedKeys:
     def confirm(self, question: str) -> bool:
         return True
 
-    def close(self) -> None:
-        pass
-
 
 def run_with(
     tmp_path: Path, environ: dict[str, str], sid: str, source: InputSource
