@@ -23,8 +23,8 @@ COMMANDS: dict[str, str] = {
 ALIASES: dict[str, str] = {"quit": "exit", "q": "exit", "h": "help", "?": "help"}
 TAKES_ARGUMENT = frozenset({"session"})
 
-SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
-"""What a session id may be: it goes into URL paths and Redis keys, so no spaces or slashes."""
+SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,255}")
+"""The server's rule (chatcli.server.validation), checked so a typo fails before a request."""
 
 BLOCK = '"""'
 
@@ -75,7 +75,7 @@ def session_id_problem(session_id: str) -> str | None:
     if SESSION_ID.fullmatch(session_id):
         return None
     return (
-        f"invalid session id {session_id!r}: use up to 128 letters, digits and . _ : @ -, "
+        f"invalid session id {session_id!r}: use 1-256 ASCII letters, digits or -_.:@, "
         "starting with a letter or digit"
     )
 
