@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
 
-from chatcli.ask import run_ask
+from chatcli.ask import AnswerWriter, run_ask
 from chatcli.client import MotorheadClient
 from chatcli.config import load_settings
 from chatcli.env import Environment
@@ -271,3 +272,24 @@ def test_the_embedded_memory_persists_across_runs(cli, scripted_llm, environ, si
 
 def last_session_of(environ: dict) -> str | None:
     return last_session(Environment(data_dir=Path(environ["CHATCLI_DATA_DIR"])))
+
+
+def shown(tokens: list[str]) -> str:
+    out = io.StringIO()
+    writer = AnswerWriter(out)
+    for token in tokens:
+        writer.write(token)
+    writer.finish()
+    return out.getvalue()
+
+
+def test_the_display_drops_leading_and_trailing_blank_space() -> None:
+    assert shown([" ", " Hi", " Bob", "\n", "\n"]) == "Hi Bob\n"
+
+
+def test_the_display_keeps_blank_space_inside_the_answer() -> None:
+    assert shown(["a", " ", "\n", "b"]) == "a \nb\n"
+
+
+def test_an_empty_answer_displays_as_an_empty_line() -> None:
+    assert shown(["  "]) == "\n"
