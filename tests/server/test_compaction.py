@@ -27,6 +27,7 @@ from chatcli.server.store import Message, Store
 from chatcli.server.summarizer import LLMSummarizer, build_prompt
 from tests.support.procs import RedisServer, free_port
 from tests.support.scripted_openai import ScriptedOpenAI
+from tests.support.summaries import summarized_lines
 
 WINDOW = 4
 SUMMARY = "The human counted messages."
@@ -138,12 +139,6 @@ def gate(scripted_llm: ScriptedOpenAI) -> Iterator[threading.Event]:
 
 def new_session() -> str:
     return f"s-{uuid.uuid4().hex[:12]}"
-
-
-def summarized_lines(prompt: str) -> list[str]:
-    """The conversation lines a progressive-summary prompt carried (after the example)."""
-    tail = prompt.rsplit("New lines of conversation:\n", 1)[1]
-    return tail.removesuffix("New summary:\n").rstrip("\n").split("\n")
 
 
 def contents(memory: dict) -> list[str]:

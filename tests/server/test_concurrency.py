@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -27,6 +26,7 @@ import redis
 
 from tests.support.procs import RedisServer, ServeProcess, start_serve
 from tests.support.scripted_openai import ScriptedOpenAI
+from tests.support.summaries import handed_to_summarizer, serve_env
 
 WINDOW = 4
 WRITERS = 6
@@ -41,21 +41,6 @@ class Setup:
     servers: list[ServeProcess]
     count: Callable[[str], int]
     """Messages the backing store holds for a session, read straight from it."""
-
-
-def serve_env(llm: ScriptedOpenAI) -> dict[str, str]:
-    """Own config and data dirs, the scripted LLM, and none of a developer's shell settings."""
-    home = Path(tempfile.mkdtemp(prefix="chatcli-concurrency-"))
-    blank = ["REDIS_URL", "PORT", "MOTORHEAD_MAX_WINDOW_SIZE", "MOTORHEAD_MODEL", "OPENAI_BASE_URL"]
-    return {
-        **dict.fromkeys(blank, ""),
-        "CHATCLI_CONFIG_DIR": str(home / "config"),
-        "CHATCLI_DATA_DIR": str(home / "data"),
-        "CHATCLI_LLM_PROVIDER": "openai",
-        "CHATCLI_LLM_BASE_URL": llm.base_url,
-        "CHATCLI_LLM_API_KEY": "sk-test",
-        "OPENAI_API_BASE": "",
-    }
 
 
 @pytest.fixture(
@@ -93,15 +78,6 @@ def setup(
     finally:
         for server in servers:
             server.stop()
-
-
-def handed_to_summarizer(llm: ScriptedOpenAI) -> list[str]:
-    """Every conversation line of every prompt the summarizer sent, in the order sent."""
-    lines: list[str] = []
-    for request in list(llm.requests):
-        tail = request.prompt.rsplit("New lines of conversation:\n", 1)[1]
-        lines += tail.removesuffix("New summary:\n").rstrip("\n").split("\n")
-    return lines
 
 
 def remaining(server: ServeProcess, session: str) -> list[str]:

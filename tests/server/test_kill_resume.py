@@ -8,7 +8,6 @@ the session over its window until someone writes to it again.
 from __future__ import annotations
 
 import sqlite3
-import tempfile
 import threading
 import time
 import uuid
@@ -21,24 +20,11 @@ import redis
 
 from tests.support.procs import RedisServer, ServeProcess, start_serve
 from tests.support.scripted_openai import ScriptedOpenAI
+from tests.support.summaries import serve_env, summarized_lines
 
 WINDOW = 4
 SUMMARY = "Bob listed his favourite numbers."
 WAIT = 60.0
-
-
-def serve_env(llm: ScriptedOpenAI) -> dict[str, str]:
-    home = Path(tempfile.mkdtemp(prefix="chatcli-kill-"))
-    blank = ["REDIS_URL", "PORT", "MOTORHEAD_MAX_WINDOW_SIZE", "MOTORHEAD_MODEL", "OPENAI_BASE_URL"]
-    return {
-        **dict.fromkeys(blank, ""),
-        "CHATCLI_CONFIG_DIR": str(home / "config"),
-        "CHATCLI_DATA_DIR": str(home / "data"),
-        "CHATCLI_LLM_PROVIDER": "openai",
-        "CHATCLI_LLM_BASE_URL": llm.base_url,
-        "CHATCLI_LLM_API_KEY": "sk-test",
-        "OPENAI_API_BASE": "",
-    }
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -114,14 +100,8 @@ def test_a_server_killed_mid_summary_loses_nothing_and_resumes_when_restarted(
         second.stop()
 
     assert result["context"] == SUMMARY
-    kept = [m["content"] for m in reversed(result["messages"])]
+    kept = [f"{m['role']}: {m['content']}" for m in reversed(result["messages"])]
+    # The killed server's request is the first; its summary was never stored.
     resumed = scripted_llm.requests[1:]
-    handed = [
-        line.removeprefix("Human: ")
-        for request in resumed
-        for line in request.prompt.rsplit("New lines of conversation:\n", 1)[1]
-        .removesuffix("New summary:\n")
-        .rstrip("\n")
-        .split("\n")
-    ]
-    assert handed + kept == posted
+    handed = [line for r in resumed for line in summarized_lines(r.prompt)]
+    assert handed + kept == [f"Human: {text}" for text in posted]
