@@ -65,6 +65,8 @@ class Compactor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
         self._stopping = False
+        self._summarizing = 0
+        """Compactions between taking the lock and letting it go, which `drain` waits for."""
 
     def after_append(self, session_id: str, count: int) -> None:
         """Called by the API after each POST; returns at once, from the loop or any thread."""
@@ -92,13 +94,13 @@ class Compactor:
             self._schedule(session_id)
 
     async def drain(self, timeout: float) -> None:
-        """Give running summaries up to `timeout` seconds to land, then stop the rest.
-
-        Whatever is cut short loses nothing: its messages stay until a later start.
-        """
-        tasks = [job.task for job in self._jobs.values() if job.task is not None]
-        if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+        """Let the summaries already at the LLM land (for up to `timeout` seconds), start no
+        new ones, then stop. Jobs only waiting (a backoff, another replica's lock) are not
+        waited for: their messages stay stored until a later start."""
+        self._stopping = True
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._summarizing and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
         await self.stop()
 
     async def stop(self) -> None:
@@ -175,10 +177,11 @@ class Compactor:
         if self._slots is None:
             self._slots = asyncio.Semaphore(MAX_CONCURRENT)
         async with self._slots:
-            if await self.store.count(session_id) <= self.window:
+            if self._stopping or await self.store.count(session_id) <= self.window:
                 return "done"
             if not await self.store.try_lock(session_id, self.owner, self.lock_ttl):
                 return "locked"
+            self._summarizing += 1
             try:
                 pending = await self.store.pending(session_id, keep=self.keep)
                 if pending is None:
@@ -189,6 +192,7 @@ class Compactor:
                     return "locked"
                 await self.store.commit_summary(pending, summary, tokens)
             finally:
+                self._summarizing -= 1
                 await self.store.unlock(session_id, self.owner)
             return "again" if await self.store.count(session_id) > self.window else "done"
 

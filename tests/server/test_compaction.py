@@ -378,3 +378,34 @@ def test_the_lock_is_kept_alive_while_a_slow_summary_runs(
     live.wait_idle()
     assert attempts and not any(attempts)
     assert live.memory(session)["context"] == SUMMARY
+
+
+def test_drain_lets_a_summary_already_at_the_llm_land_before_stopping(
+    store_kind: str,
+    tmp_path: Path,
+    redis_proc: RedisServer,
+    scripted_llm: ScriptedOpenAI,
+    gate: threading.Event,
+) -> None:
+    import asyncio
+
+    session = new_session()
+    llm = LLMSettings(provider="openai", base_url=scripted_llm.base_url, api_key="test")
+
+    async def scenario() -> str | None:
+        store = open_store(store_kind, tmp_path, redis_proc)
+        compactor = Compactor(store, WINDOW, LLMSummarizer(llm))
+        await compactor.start()
+        messages = [Message("Human", f"m{i}") for i in range(WINDOW + 1)]
+        compactor.after_append(session, await store.append(session, messages, None, None, 0.0))
+        while not scripted_llm.requests:
+            await asyncio.sleep(0.02)
+        draining = asyncio.create_task(compactor.drain(WAIT))
+        await asyncio.sleep(0)
+        gate.set()  # the LLM answers only once the exit has begun
+        await draining
+        context = (await store.get(session, WINDOW)).context
+        await store.close()
+        return context
+
+    assert asyncio.run(scenario()) == SUMMARY
