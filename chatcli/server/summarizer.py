@@ -170,13 +170,19 @@ def summarize_chunks(
 
 
 def chunk_budget(llm_settings: LLMSettings) -> int:
-    """Motörhead's budget, shrunk to a local model's context so its prompt always fits."""
+    """Motörhead's budget for the lines of one prompt, or, for a local model, what its
+    context leaves after the answer, the current summary and the prompt's own text.
+
+    Motörhead sized its budget for a 4096-token OpenAI model and left the current summary
+    out; a local model's context (2048 by default) must hold all of it, or llama.cpp
+    refuses the prompt and the compaction could never succeed.
+    """
     from chatcli.config import resolve_provider
 
-    total = MAX_TOKENS
-    if resolve_provider(llm_settings) == "local":
-        total = min(MAX_TOKENS, llm_settings.context_size)
-    return max(64, total - SUMMARY_MAX_TOKENS - BUFFER_TOKENS)
+    if resolve_provider(llm_settings) != "local":
+        return MAX_MESSAGE_TOKENS
+    reserved = 2 * SUMMARY_MAX_TOKENS + count_tokens(build_prompt(None, []))
+    return max(64, min(MAX_MESSAGE_TOKENS, llm_settings.context_size - reserved))
 
 
 class LLMSummarizer:

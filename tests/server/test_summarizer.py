@@ -180,8 +180,10 @@ def test_tokens_used_are_counted_when_the_llm_reports_none() -> None:
     assert tokens == count_tokens(prompt) + count_tokens("Bob said hi.")
 
 
-def test_a_local_models_chunks_fit_its_context() -> None:
-    assert chunk_budget(LLMSettings(provider="local", context_size=2048)) == 2048 - 512 - 230
+def test_a_local_models_prompt_and_answer_fit_its_context() -> None:
+    budget = chunk_budget(LLMSettings(provider="local", context_size=2048))
+    worst_prompt = build_prompt(words(512), [words(budget)])
+    assert count_tokens(worst_prompt) + 512 <= 2048
     assert chunk_budget(LLMSettings(provider="openai")) == MAX_MESSAGE_TOKENS
 
 
