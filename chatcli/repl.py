@@ -162,7 +162,9 @@ class PlainAnswer:
 
 class _GrowingMarkdown:
     """The answer so far as Markdown; while it streams, only the tail that fits the screen,
-    so Rich's Live never has to redraw lines that scrolled away."""
+    so Rich's Live never has to redraw lines that scrolled away, and without the padding
+    Rich adds to the full width: the terminal's "^C" echo after a full-width line would wrap
+    and leave a copy of the region behind."""
 
     def __init__(self) -> None:
         self.text = ""
@@ -178,8 +180,23 @@ class _GrowingMarkdown:
             return
         lines = console.render_lines(markdown, options, pad=False)
         for line in lines[-max(1, console.height - 1) :]:
-            yield from line
+            yield from _rstrip(line)
             yield Segment.line()
+
+
+def _rstrip(line: list[Any]) -> list[Any]:
+    """A rendered line without its trailing blanks."""
+    from rich.segment import Segment
+
+    segments = list(line)
+    while segments and not segments[-1].control:
+        last = segments[-1]
+        text = last.text.rstrip()
+        if text:
+            segments[-1] = Segment(text, last.style)
+            break
+        segments.pop()
+    return segments
 
 
 class MarkdownAnswer:

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
+import shutil
+import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,3 +233,59 @@ def test_clear_deletes_the_session_once_confirmed(environ, serve, sid) -> None:
     answered(child, f"cleared session {sid}")
     leave(child)
     assert humans(serve, sid) == []
+
+
+class TmuxScreen:
+    """A REPL in a tmux pane of its own server: what is on the screen, not the bytes sent."""
+
+    def __init__(self, environ: dict[str, str], args: list[str]) -> None:
+        self.socket = f"chatcli-test-{uuid.uuid4().hex[:8]}"
+        command = shlex.join([sys.executable, "-m", "chatcli", "chat", *args])
+        self._tmux("new-session", "-d", "-x", "100", "-y", "30", command, env=environ)
+
+    def _tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            env=env,
+            cwd=str(REPO),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout
+
+    def text(self) -> str:
+        return self._tmux("capture-pane", "-p")
+
+    def wait_for(self, needle: str) -> str:
+        """Poll the screen until `needle` shows (an event, with a generous deadline)."""
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            screen = self.text()
+            if needle in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{needle!r} never showed; the screen:\n{self.text()}")
+
+    def keys(self, *keys: str) -> None:
+        self._tmux("send-keys", *keys)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (apt-get install tmux)")
+def test_after_ctrl_c_the_partial_answer_is_on_screen_once(environ, scripted_llm, sid) -> None:
+    scripted_llm.script[:] = [" " + " ".join(f"word{i}" for i in range(300))]
+    scripted_llm.token_delay = 0.05
+    environ = {k: v for k, v in environ.items() if k != "PROMPT_TOOLKIT_NO_CPR"}
+    screen = TmuxScreen(environ, ["-s", sid])
+    try:
+        screen.wait_for("Ctrl-D to leave")
+        screen.keys("tell me a long story", "Enter")
+        screen.wait_for("word3 ")
+        screen.keys("C-c")
+        shown = screen.wait_for("(cancelled)")
+        assert shown.count("word0 word1") == 1
+    finally:
+        screen.close()
