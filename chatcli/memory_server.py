@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -129,6 +128,8 @@ class StoreClient:
 
     @staticmethod
     def _run(coro: Any) -> Any:
+        import asyncio
+
         return asyncio.run(coro)
 
 
