@@ -122,13 +122,25 @@ def post_body(raw: bytes) -> PostBody:
                 raise BadInput(
                     f"messages[{index}].{key} must be a string, got {_json_type(item[key])}"
                 )
+            _storable(f"messages[{index}].{key}", item[key])
         if ": " in item["role"]:
             raise BadInput(f'messages[{index}].role must not contain ": "')
         messages.append(Message(item["role"], item["content"]))
     context = data.get("context")
     if context is not None and not isinstance(context, str):
         raise BadInput(f'"context" must be a string or null, got {_json_type(context)}')
+    if context is not None:
+        _storable('"context"', context)
     return PostBody(messages, context)
+
+
+def _storable(name: str, text: str) -> None:
+    """JSON may escape a lone surrogate (\\ud800) that no UTF-8 store can hold, nor any
+    client read back; refuse it here rather than fail in the store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInput(f"{name} is not valid Unicode text (a lone surrogate escape)") from None
 
 
 def _json_type(value: Any) -> str:

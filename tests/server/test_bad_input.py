@@ -111,6 +111,23 @@ def test_a_role_with_a_colon_space_is_400_because_redis_could_not_split_it(
     refused(live.client.post("/sessions/target/memory", json=body), 400, "role")
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"messages": [{"role": "Human", "content": "\\ud800"}]}',
+        b'{"messages": [{"role": "\\udfff", "content": "x"}]}',
+        b'{"messages": [], "context": "a\\ud800b"}',
+    ],
+)
+def test_a_lone_surrogate_escape_is_400_not_a_store_failure(
+    live: Live, unchanged: None, body: bytes
+) -> None:
+    response = live.client.post(
+        "/sessions/target/memory", content=body, headers={"content-type": "application/json"}
+    )
+    refused(response, 400, "lone surrogate")
+
+
 @pytest.mark.parametrize("context", [1, ["a"], {"a": 1}, True])
 def test_context_must_be_a_string_or_null(live: Live, unchanged: None, context: object) -> None:
     body = {**GOOD, "context": context}
