@@ -35,7 +35,6 @@ sys.path.insert(0, str(ROOT))
 
 from chatcli.client import MotorheadClient  # noqa: E402
 from tests.support.procs import start_serve  # noqa: E402
-from tests.support.scripted_openai import ScriptedOpenAI  # noqa: E402
 
 LLM_VENV = Path("/tmp/chatcli-bench-llm")
 BIN = Path(sys.executable).parent
@@ -155,12 +154,10 @@ def turn_rows(turns: int, work: Path) -> list[Row]:
     served = start_serve(
         ["--db", str(data / "memory.db"), "--no-summarize"], env=clean_env(data), log_dir=work
     )
-    scripted = ScriptedOpenAI(responder=lambda prompt: " ok").start()
+    scripted, base_url = scripted_llm_process()
     try:
         settings = Settings(
-            llm=LLMSettings(
-                provider="openai", base_url=scripted.base_url, api_key="x", api="completions"
-            ),
+            llm=LLMSettings(provider="openai", base_url=base_url, api_key="x", api="completions"),
             memory=MemorySettings(url=served.url),
         )
         conversation = Conversation(settings, served.url, "bench-turns")
@@ -176,7 +173,8 @@ def turn_rows(turns: int, work: Path) -> list[Row]:
         conversation.close()
         reads, writes = time_memory_calls(served.url, turns)
     finally:
-        scripted.stop()
+        scripted.terminate()
+        scripted.wait(10)
         served.stop()
     return [
         (
@@ -188,6 +186,26 @@ def turn_rows(turns: int, work: Path) -> list[Row]:
         ("  of which memory write (POST)", ms(statistics.median(writes)), ""),
         ("whole turn, scripted LLM", ms(statistics.median(totals)), "incl. the LLM's HTTP"),
     ]
+
+
+def scripted_llm_process() -> tuple[subprocess.Popen, str]:
+    """The scripted LLM (it answers "OK" at once) in a process of its own, so its threads do
+    not compete with the turn being timed for this process's GIL."""
+    code = (
+        "import sys\n"
+        "from tests.support.scripted_openai import ScriptedOpenAI\n"
+        "print(ScriptedOpenAI().start().base_url, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
 
 
 def time_memory_calls(url: str, count: int) -> tuple[list[float], list[float]]:
@@ -280,19 +298,21 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7, help="runs per command (median)")
     parser.add_argument("--turns", type=int, default=200, help="turns for the overhead")
     parser.add_argument("--cold-runs", type=int, default=3, help="cold `ask` runs (local)")
-    parser.add_argument("--skip-cold", action="store_true", help="skip the local-model run")
+    parser.add_argument(
+        "--only", choices=["commands", "turns", "cold"], action="append", help="run only these"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="chatcli-bench-"))
-    steps: list[Callable[[], list[Row]]] = [
-        lambda: command_rows(args.runs, work),
-        lambda: turn_rows(args.turns, work),
-    ]
-    if not args.skip_cold:
-        steps.append(lambda: cold_rows(args.cold_runs, work))
+    steps: dict[str, Callable[[], list[Row]]] = {
+        "commands": lambda: command_rows(args.runs, work),
+        "turns": lambda: turn_rows(args.turns, work),
+        "cold": lambda: cold_rows(args.cold_runs, work),
+    }
     rows: list[Row] = []
     try:
-        for step in steps:
-            rows += step()
+        for name, step in steps.items():
+            if not args.only or name in args.only:
+                rows += step()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()[0]
