@@ -293,3 +293,12 @@ def test_the_display_keeps_blank_space_inside_the_answer() -> None:
 
 def test_an_empty_answer_displays_as_an_empty_line() -> None:
     assert shown(["  "]) == "\n"
+
+
+def test_a_missing_local_model_is_one_line_and_exit_1(cli, memory, sid, tmp_path) -> None:
+    missing = tmp_path / "no-such-model.gguf"
+    env = {"CHATCLI_LLM_PROVIDER": "local", "CHATCLI_LLM_LOCAL_MODEL_PATH": str(missing)}
+    result = cli("ask", "-s", sid, "hello", env=env)
+    assert result.exit_code == 1
+    assert result.stderr == f"chatcli: error: llm.local_model_path {missing} is not a file\n"
+    assert memory.memory(sid).messages == []
