@@ -335,7 +335,7 @@ class Chat:
             answer = self.conversation.turn(text, on_token=answer_view.feed)
         except KeyboardInterrupt:
             answer_view.cancel()
-            self.status("(cancelled)")
+            self.cancelled()
             return
         except ChatcliError as exc:
             answer_view.cancel()
@@ -364,7 +364,7 @@ class Chat:
         try:
             handler(slash.arg)
         except KeyboardInterrupt:
-            self.status("(cancelled)")
+            self.cancelled()
         except ChatcliError as exc:
             self.error(exc.message)
         return True
@@ -461,6 +461,10 @@ class Chat:
     def status(self, text: str) -> None:
         """About the REPL rather than the conversation: stderr, so stdout stays the answers."""
         print(text, file=self.env.stderr, flush=True)
+
+    def cancelled(self) -> None:
+        # A terminal echoes "^C" where the cursor is; on a tty, write over it.
+        self.status(("\r" if self.env.stderr_isatty else "") + "(cancelled)")
 
     def error(self, message: str) -> None:
         print(f"chatcli: error: {message}", file=self.env.stderr, flush=True)
