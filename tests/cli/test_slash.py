@@ -26,6 +26,11 @@ def test_quit_and_its_spellings_mean_exit(alias: str) -> None:
     assert parse_line(alias) == Slash("exit")
 
 
+@pytest.mark.parametrize("alias", ["/h", "/?", "/HELP"])
+def test_help_and_its_spellings(alias: str) -> None:
+    assert parse_line(alias) == Slash("help")
+
+
 def test_session_takes_the_id_that_follows() -> None:
     assert parse_line("/session  work-2026 ") == Slash("session", "work-2026")
 
