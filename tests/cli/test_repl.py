@@ -142,6 +142,18 @@ def test_an_invalid_session_id_is_a_usage_error(environ) -> None:
     assert result.stderr.startswith("chatcli: error: invalid session id 'has space'")
 
 
+def test_continue_with_no_session_used_yet_is_a_usage_error(environ) -> None:
+    result = chat(environ, "-c", input="")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("chatcli: error: no session to continue")
+
+
+def test_session_and_continue_together_are_a_usage_error(environ, sid) -> None:
+    result = chat(environ, "-s", sid, "-c", input="")
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1
+
+
 def test_a_triple_quoted_block_is_one_message(environ, scripted_llm, memory, sid) -> None:
     chat(environ, "-s", sid, input='"""\nfirst line\n\n  third line\n"""\n')
     assert memory.memory(sid).messages[0] == ("Human", "first line\n\n  third line")
