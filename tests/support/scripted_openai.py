@@ -55,7 +55,7 @@ class ScriptedOpenAI:
 
     def start(self) -> ScriptedOpenAI:
         handler = _make_handler(self)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
@@ -84,6 +84,14 @@ class ScriptedOpenAI:
         if self.responder is not None:
             return self.responder(prompt)
         return "OK"
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client hanging up mid-answer (Ctrl-C, a timeout) is expected here, not an error
+    worth a traceback in the test's captured stderr."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
 
 
 def _make_handler(owner: ScriptedOpenAI) -> type[BaseHTTPRequestHandler]:
