@@ -24,10 +24,9 @@ def run_ask(
 ) -> None:
     session_id, is_new = resolve_session(env, session, cont)
     text = read_question(env, question)
-    from chatcli.conversation import Conversation, preload_model
+    from chatcli.conversation import Conversation
     from chatcli.render import trace_stream
 
-    preload_model(settings)
     with open_memory(env, settings) as url:
         trace = trace_stream(env)
         conversation = Conversation(settings, url, session_id, verbose=verbose, trace=trace)

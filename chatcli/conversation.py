@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import threading
 import warnings
 from collections.abc import Callable
 from typing import IO, Any
 
-from chatcli.config import Settings, resolve_provider
+from chatcli.config import Settings
 from chatcli.errors import LLMError
 from chatcli.llm import STOP, make_llm
 from chatcli.memory_server import memory_api_key
@@ -100,27 +99,6 @@ class Conversation:
     def close(self) -> None:
         if self._memory is not None:
             self._memory.close()
-
-
-def preload_model(settings: Settings) -> threading.Thread | None:
-    """Start loading the local model in the background; None for other providers.
-
-    llama.cpp loads the weights without holding the GIL, so the load overlaps with
-    importing LangChain for the chain: a cold `ask` pays for the longer of the two, not
-    both. Failures are left for the chain's own load to report as one line.
-    """
-    if resolve_provider(settings.llm) != "local":
-        return None
-
-    def load() -> None:
-        with contextlib.suppress(Exception):
-            from chatcli.llm import load_local_model
-
-            load_local_model(settings.llm)
-
-    thread = threading.Thread(target=load, name="chatcli-model-preload", daemon=True)
-    thread.start()
-    return thread
 
 
 def _token_sink(on_token: TokenSink | None) -> Any:

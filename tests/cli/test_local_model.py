@@ -74,15 +74,3 @@ def test_ask_through_llama_cpps_openai_compatible_server(cli, memory, sid, llama
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip()
     assert [role for role, _ in memory.memory(sid).messages] == ["Human", "AI"]
-
-
-def test_the_model_is_preloaded_once_for_the_process(model_path) -> None:
-    from chatcli.config import Settings
-    from chatcli.conversation import preload_model
-    from chatcli.llm import load_local_model
-
-    settings = Settings(llm=LLMSettings(provider="local"))
-    thread = preload_model(settings)
-    assert thread is not None
-    thread.join()
-    assert load_local_model(settings.llm) is load_local_model(settings.llm)

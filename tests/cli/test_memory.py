@@ -143,9 +143,3 @@ def test_a_down_memory_server_stops_the_turn_before_the_llm(scripted_llm, sid) -
     with pytest.raises(MemoryServerError, match="is not answering"):
         conv.turn("hi")
     assert scripted_llm.requests == []
-
-
-def test_no_preload_for_an_openai_provider() -> None:
-    from chatcli.conversation import preload_model
-
-    assert preload_model(Settings(llm=LLMSettings(provider="openai"))) is None
