@@ -133,7 +133,45 @@ def command_rows(runs: int, work: Path) -> list[Row]:
 
 
 def turn_rows(turns: int, work: Path) -> list[Row]:
-    """A whole turn minus the LLM call, timed by LangChain's own callbacks."""
+    """A whole turn minus the LLM call, against `chatcli serve` and against a minimal
+    stdlib server with only Motörhead's behaviour (what is left is chatcli's own code)."""
+    data = work / "turns"
+    data.mkdir()
+    served = start_serve(
+        ["--db", str(data / "memory.db"), "--no-summarize"], env=clean_env(data), log_dir=work
+    )
+    scripted, base_url = support_process(
+        "tests.support.scripted_openai", "ScriptedOpenAI", "base_url"
+    )
+    minimal, minimal_url = support_process("tests.support.motorhead_like", "MotorheadLike", "url")
+    try:
+        totals, overheads = time_turns(base_url, served.url, turns)
+        _, minimal_overheads = time_turns(base_url, minimal_url, turns)
+        reads, writes = time_memory_calls(served.url, turns)
+    finally:
+        for proc in (scripted, minimal):
+            proc.terminate()
+            proc.wait(10)
+        served.stop()
+    return [
+        (
+            "per-turn overhead (chatcli serve)",
+            ms(statistics.median(overheads)),
+            f"target <= 5 ms median; turn minus LLM call, {turns} turns, window full",
+        ),
+        ("  memory read (GET) alone", ms(statistics.median(reads)), "client + chatcli serve"),
+        ("  memory write (POST) alone", ms(statistics.median(writes)), "client + chatcli serve"),
+        (
+            "per-turn overhead (minimal server)",
+            ms(statistics.median(minimal_overheads)),
+            "same, against tests/support/motorhead_like.py: the CLI's own share",
+        ),
+        ("whole turn, scripted LLM", ms(statistics.median(totals)), "incl. the LLM's HTTP"),
+    ]
+
+
+def time_turns(llm_url: str, memory_url: str, turns: int) -> tuple[list[float], list[float]]:
+    """(whole turns, turns minus the LLM call), timed by LangChain's own callbacks."""
     from langchain_core.callbacks import BaseCallbackHandler
 
     from chatcli.config import LLMSettings, MemorySettings, Settings
@@ -149,52 +187,31 @@ def turn_rows(turns: int, work: Path) -> list[Row]:
         def on_llm_end(self, *args: Any, **kwargs: Any) -> None:
             self.end = time.perf_counter()
 
-    data = work / "turns"
-    data.mkdir()
-    served = start_serve(
-        ["--db", str(data / "memory.db"), "--no-summarize"], env=clean_env(data), log_dir=work
+    settings = Settings(
+        llm=LLMSettings(provider="openai", base_url=llm_url, api_key="x", api="completions"),
+        memory=MemorySettings(url=memory_url),
     )
-    scripted, base_url = scripted_llm_process()
-    try:
-        settings = Settings(
-            llm=LLMSettings(provider="openai", base_url=base_url, api_key="x", api="completions"),
-            memory=MemorySettings(url=served.url),
-        )
-        conversation = Conversation(settings, served.url, "bench-turns")
-        totals, overheads = [], []
-        for i in range(turns + 10):
-            timer = LLMTimer()
-            start = time.perf_counter()
-            conversation.turn(f"question {i}", callbacks=[timer])
-            total = time.perf_counter() - start
-            if i >= 10:  # the window fills and the connections warm up first
-                totals.append(total)
-                overheads.append(total - (timer.end - timer.start))
-        conversation.close()
-        reads, writes = time_memory_calls(served.url, turns)
-    finally:
-        scripted.terminate()
-        scripted.wait(10)
-        served.stop()
-    return [
-        (
-            "per-turn overhead (chatcli)",
-            ms(statistics.median(overheads)),
-            f"target <= 5 ms median; turn minus LLM call, {turns} turns, window full",
-        ),
-        ("  of which memory read (GET)", ms(statistics.median(reads)), "client + chatcli serve"),
-        ("  of which memory write (POST)", ms(statistics.median(writes)), ""),
-        ("whole turn, scripted LLM", ms(statistics.median(totals)), "incl. the LLM's HTTP"),
-    ]
+    conversation = Conversation(settings, memory_url, "bench-turns")
+    totals, overheads = [], []
+    for i in range(turns + 10):
+        timer = LLMTimer()
+        start = time.perf_counter()
+        conversation.turn(f"question {i}", callbacks=[timer])
+        total = time.perf_counter() - start
+        if i >= 10:  # the window fills and the connections warm up first
+            totals.append(total)
+            overheads.append(total - (timer.end - timer.start))
+    conversation.close()
+    return totals, overheads
 
 
-def scripted_llm_process() -> tuple[subprocess.Popen, str]:
-    """The scripted LLM (it answers "OK" at once) in a process of its own, so its threads do
-    not compete with the turn being timed for this process's GIL."""
+def support_process(module: str, cls: str, attr: str) -> tuple[subprocess.Popen, str]:
+    """A test server from tests/support in a process of its own, so its threads do not
+    compete with the turn being timed for this process's GIL; returns it and its URL."""
     code = (
         "import sys\n"
-        "from tests.support.scripted_openai import ScriptedOpenAI\n"
-        "print(ScriptedOpenAI().start().base_url, flush=True)\n"
+        f"from {module} import {cls}\n"
+        f"print({cls}().start().{attr}, flush=True)\n"
         "sys.stdin.read()\n"
     )
     proc = subprocess.Popen(
