@@ -12,10 +12,12 @@ command that never fills its window never loads a model.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from chatcli.config import Settings
@@ -121,6 +123,22 @@ async def _awaited(fn: Callable[[], Awaitable[Any]]) -> Any:
     return await fn()
 
 
+def log_to_file(path: Path) -> None:
+    """Background summaries that fail (and are retried) deserve a record, not a line in
+    the middle of the user's chat: the embedded server's own log goes to a file."""
+    logger = logging.getLogger("chatcli.server")
+    for old in [h for h in logger.handlers if getattr(h, "chatcli_embedded", False)]:
+        if Path(old.baseFilename) == path.absolute():
+            return
+        logger.removeHandler(old)
+        old.close()
+    handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.chatcli_embedded = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.propagate = False
+
+
 class EmbeddedServer:
     """`with EmbeddedServer(settings) as url:` — the memory API for the life of a command.
 
@@ -147,6 +165,7 @@ class EmbeddedServer:
         app = create_app(store, server_settings, self.compactor)
         # Only critical lines: the CLI's stderr is the user's, and errors reach it as
         # JSON answers the client turns into one line.
+        log_to_file(Path(server_settings.db).with_name("embedded-server.log"))
         self._server = ThreadedServer(app, log_level="critical")
         return self._server.start()
 

@@ -39,6 +39,8 @@ def serve(env: Environment, settings: Settings) -> None:
 
     store = open_store(server_settings)
     compactor = build_compactor(store, settings)
+    if compactor is not None:
+        warm_summarizer(compactor.summarizer)
     app = create_app(store, server_settings, compactor)
     sock = bind(server_settings.host, server_settings.port)
     url = base_url(server_settings.host, sock.getsockname()[1])
@@ -88,6 +90,17 @@ async def _serve(server: Any, store: Any, sock: socket.socket) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def warm_summarizer(summarizer: Any) -> None:
+    """Build the summarizer's model before listening (see LLMSummarizer.warm)."""
+    warm = getattr(summarizer, "warm", None)
+    if warm is None:
+        return
+    try:
+        warm()
+    except ChatcliError as exc:
+        raise type(exc)(f"{exc.message} (or serve without summaries: --no-summarize)") from None
 
 
 def check_exposure(host: str, api_key: str | None, allow_public: bool) -> None:

@@ -210,6 +210,13 @@ class LLMSummarizer:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
+    def warm(self) -> None:
+        """Build the model now. A long-running server does this before it listens: the
+        first build imports LangChain for seconds, holding the GIL against every request,
+        and a model that cannot be built is better said at start than at the first summary.
+        """
+        self._model()
+
     def _model(self) -> Any:
         with self._build_lock:
             if self._llm is None:

@@ -118,3 +118,22 @@ def test_no_model_or_langchain_is_loaded_until_a_summary_is_needed(tmp_path: Pat
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+def test_a_failing_summary_is_logged_to_a_file_not_the_users_terminal(
+    tmp_path: Path, scripted_llm: ScriptedOpenAI, capfd: pytest.CaptureFixture[str]
+) -> None:
+    scripted_llm.fail_next = 2  # the OpenAI client retries once by itself
+    scripted_llm.responder = lambda _prompt: "Bob said hi."
+    llm = LLMSettings(provider="openai", base_url=scripted_llm.base_url, api_key="test")
+    settings = replace(settings_for(tmp_path / "m.db", window=2), llm=llm)
+    with EmbeddedServer(settings) as url:
+        turns = [{"role": "Human", "content": f"turn {i}"} for i in range(4)]
+        httpx.post(f"{url}/sessions/bob/memory", json={"messages": turns})
+        deadline = time.monotonic() + 20
+        while len(scripted_llm.requests) < 3:
+            assert time.monotonic() < deadline, "the failed summary was not retried"
+            time.sleep(0.02)
+    log = tmp_path / "embedded-server.log"
+    assert "WARNING" in log.read_text()
+    assert capfd.readouterr().err == ""

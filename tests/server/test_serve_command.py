@@ -203,3 +203,15 @@ def test_motorheads_window_variable_sets_the_window(env: dict[str, str], tmp_pat
     finally:
         served.stop()
     assert [m["content"] for m in got] == ["5", "4", "3", "2"]
+
+
+def test_a_summarizer_that_cannot_be_built_stops_it_at_start_naming_the_way_out(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "missing.gguf")
+    env = {**env, "CHATCLI_LLM_PROVIDER": "local", "CHATCLI_LLM_LOCAL_MODEL_PATH": missing}
+    result = run_serve(["--port", str(free_port())], env)
+    assert result.returncode == 1
+    line = one_line_error(result)
+    assert "missing.gguf is not a file" in line
+    assert "--no-summarize" in line
