@@ -182,7 +182,7 @@ def config_show(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     """Print the settings in force, secrets masked."""
     from chatcli.manage import show_config
 
-    run(ctx, {}, show_config, json_out=json_out)
+    run(ctx, {}, show_config, json_out=json_out, config=ctx.obj.config_path)
 
 
 @config_app.command("path")
@@ -190,7 +190,7 @@ def config_path(ctx: typer.Context) -> None:
     """Print the config file's path."""
     from chatcli.manage import show_config_path
 
-    run(ctx, {}, show_config_path)
+    run(ctx, {}, show_config_path, config=ctx.obj.config_path)
 
 
 @app.command()

@@ -121,9 +121,12 @@ def _token_sink(on_token: TokenSink | None) -> Any:
 
 def llm_error(exc: BaseException, settings: Settings) -> LLMError | None:
     """The OpenAI client's failures as one line naming the fix; None for anything else."""
-    if not type(exc).__module__.startswith("openai"):
-        return None
     import openai
+
+    # langchain_openai raises its own subclasses of openai's errors (OpenAIAPIError on a
+    # failed stream), so the test is the class, not the module it comes from.
+    if not isinstance(exc, openai.OpenAIError):
+        return None
 
     where = settings.llm.base_url or "https://api.openai.com/v1"
     if isinstance(exc, openai.APITimeoutError):

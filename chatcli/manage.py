@@ -111,13 +111,15 @@ def _confirm(env: Environment, question: str) -> bool:
     return answer.strip().lower() in {"y", "yes"}
 
 
-def show_config(env: Environment, settings: Settings, *, json_out: bool) -> None:
+def show_config(
+    env: Environment, settings: Settings, *, json_out: bool, config: Path | None
+) -> None:
     """The settings in force after every layer, with secrets masked, never the keys themselves."""
     data = masked(settings)
     if json_out:
         print(json.dumps(data, indent=2), file=env.stdout)
         return
-    path = config_file_path(env, _explicit_config_path())
+    path = config_file_path(env, config)
     state = "" if path.exists() else " (not found: defaults and environment only)"
     lines = [f"# config file: {path}{state}"]
     for section, values in data.items():
@@ -127,20 +129,8 @@ def show_config(env: Environment, settings: Settings, *, json_out: bool) -> None
     print("\n".join(lines), file=env.stdout)
 
 
-def show_config_path(env: Environment, settings: Settings) -> None:
-    print(config_file_path(env, _explicit_config_path()), file=env.stdout)
-
-
-def _explicit_config_path() -> Path | None:
-    """`--config PATH` from the top-level options (the command functions are not given it)."""
-    try:
-        from typer._click.globals import get_current_context
-    except ImportError:
-        return None
-    ctx = get_current_context(silent=True)
-    obj = ctx.find_root().obj if ctx is not None else None
-    path = getattr(obj, "config_path", None)
-    return path if isinstance(path, Path) else None
+def show_config_path(env: Environment, settings: Settings, *, config: Path | None) -> None:
+    print(config_file_path(env, config), file=env.stdout)
 
 
 def _toml(value: Any) -> str:

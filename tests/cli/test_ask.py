@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from chatcli.ask import AnswerWriter, run_ask
 from chatcli.client import MotorheadClient
 from chatcli.config import load_settings
@@ -219,6 +221,15 @@ def test_a_failed_turn_stores_nothing(cli, scripted_llm, memory, sid) -> None:
     assert result.exit_code == 1
     assert "chatcli: error: the LLM at" in result.stderr
     assert memory.memory(sid).messages == []
+
+
+@pytest.mark.parametrize("api", ["chat", "completions"])
+def test_a_failing_streamed_answer_is_one_llm_error_line(cli, scripted_llm, sid, api) -> None:
+    scripted_llm.fail_next = 5
+    result = cli("ask", "-s", sid, "hello", env={"CHATCLI_LLM_API": api})
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"chatcli: error: the LLM at {scripted_llm.base_url} failed")
+    assert result.stderr.count("\n") == 1
 
 
 def test_a_down_memory_server_is_one_line_naming_the_fix(cli, scripted_llm) -> None:

@@ -97,6 +97,7 @@ class _QuietServer(ThreadingHTTPServer):
 def _make_handler(owner: ScriptedOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else each small answer waits out a delayed ACK
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
