@@ -8,6 +8,7 @@ from typing import IO
 from chatcli.config import Settings
 from chatcli.env import Environment
 from chatcli.errors import UsageError
+from chatcli.llm import preload
 from chatcli.memory_server import open_memory
 from chatcli.state import remember_session, resolve_session
 
@@ -24,6 +25,7 @@ def run_ask(
 ) -> None:
     session_id, is_new = resolve_session(env, session, cont)
     text = read_question(env, question)
+    preload(settings.llm)
     from chatcli.conversation import Conversation
     from chatcli.render import trace_stream
 

@@ -6,8 +6,10 @@ imports the module that does its work when it runs.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -249,4 +251,31 @@ def serve(
 
 
 def main() -> None:
-    app()
+    """The installed `chatcli` command: Typer's app, then an exit without finalization.
+
+    By the time the app returns, every answer is flushed and every file written and
+    closed; tearing down the thousands of modules LangChain loads would only add half
+    a second to each `ask`. Tests call `app` itself and keep normal interpreter exits.
+    """
+    try:
+        app()
+        code: object = 0
+    except SystemExit as exit:
+        code = exit.code
+    exit_now(code)
+
+
+def exit_now(code: object) -> NoReturn:
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:
+        print(code, file=sys.stderr)
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            status = status or 1
+    os._exit(status)

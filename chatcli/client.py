@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from chatcli.errors import ConfigError, MemoryServerError
+from chatcli.errors import ConfigError, MemoryServerError, UsageError
 from chatcli.prompt import has_summary
 
 
@@ -149,6 +149,10 @@ class MotorheadClient:
                 f"memory server at {self.base_url} refused the API key: "
                 "set memory.api_key or CHATCLI_MEMORY_API_KEY"
             )
+        if status in (400, 413):
+            # The server names what was wrong with what the user gave (a session id, a
+            # namespace, a size): a usage error, whatever server (or port) said it.
+            raise UsageError(f"the memory server refused it: {_error_text(status, raw)}")
         if status >= 400:
             raise MemoryServerError(
                 f"memory server at {self.base_url} refused {method} {path}: "

@@ -10,7 +10,7 @@ from typing import Any
 from chatcli.client import MotorheadClient, SessionMemory, parse_memory
 from chatcli.config import Settings
 from chatcli.env import Environment
-from chatcli.errors import MemoryServerError
+from chatcli.errors import UsageError
 
 
 @contextmanager
@@ -122,9 +122,7 @@ class StoreClient:
         try:
             yield
         except BadInput as exc:
-            raise MemoryServerError(
-                f"the embedded memory refused {what}: {exc.status} {exc.message}"
-            ) from None
+            raise UsageError(f"the memory server refused it: {exc.status} {exc.message}") from None
 
     @staticmethod
     def _run(coro: Any) -> Any:

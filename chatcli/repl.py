@@ -487,6 +487,7 @@ def run_chat(
 ) -> None:
     """The `chat` command: resolve the session, open the memory server, and run the REPL."""
     from chatcli.conversation import Conversation
+    from chatcli.llm import preload
     from chatcli.memory_server import client_for, open_memory
     from chatcli.state import remember_session, resolve_session
 
@@ -494,6 +495,7 @@ def run_chat(
     problem = session_id_problem(session_id)
     if problem is not None:
         raise UsageError(problem)
+    preload(settings.llm)
     with open_memory(env, settings) as url:
         source = input_source or default_input(env, settings)
         trace = _TraceStream(env.stderr)

@@ -6,7 +6,6 @@ a server or a model.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 COMMANDS: dict[str, str] = {
@@ -23,7 +22,6 @@ COMMANDS: dict[str, str] = {
 ALIASES: dict[str, str] = {"quit": "exit", "q": "exit", "h": "help", "?": "help"}
 TAKES_ARGUMENT = frozenset({"session"})
 
-SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,255}")
 """The server's rule (chatcli.server.validation), checked so a typo fails before a request."""
 
 BLOCK = '"""'
@@ -71,8 +69,10 @@ def parse_slash(text: str) -> Slash:
 
 
 def session_id_problem(session_id: str) -> str | None:
-    """Why `session_id` cannot be used, or None when it can."""
-    if SESSION_ID.fullmatch(session_id):
+    """Why `session_id` cannot be used, or None when it can: the server's own rule."""
+    from chatcli.server.validation import ID_PATTERN
+
+    if ID_PATTERN.fullmatch(session_id):
         return None
     return (
         f"invalid session id {session_id!r}: use 1-256 ASCII letters, digits or -_.:@, "

@@ -313,3 +313,12 @@ def test_a_missing_local_model_is_one_line_and_exit_1(cli, memory, sid, tmp_path
     assert result.exit_code == 1
     assert result.stderr == f"chatcli: error: llm.local_model_path {missing} is not a file\n"
     assert memory.memory(sid).messages == []
+
+
+def test_a_session_id_the_server_refuses_is_a_usage_error(cli, scripted_llm) -> None:
+    result = cli("ask", "-s", "bad id", "hello")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        'chatcli: error: the memory server refused it: 400 invalid session id "bad id": '
+        "use 1-256 ASCII letters, digits or -_.:@, starting with a letter or digit\n"
+    )

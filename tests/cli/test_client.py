@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from chatcli.client import MotorheadClient
-from chatcli.errors import ConfigError, MemoryServerError
+from chatcli.errors import ConfigError, MemoryServerError, UsageError
 from tests.cli.conftest import SERVER_KEY
 from tests.support.procs import free_port
 
@@ -51,11 +51,11 @@ def test_delete_removes_messages_and_index_entry(memory, sid, namespace) -> None
     assert memory.sessions(namespace) == []
 
 
-def test_the_servers_refusal_is_passed_on(memory, memory_url) -> None:
-    with pytest.raises(MemoryServerError) as caught:
+def test_the_servers_refusal_of_bad_input_is_a_usage_error(memory) -> None:
+    with pytest.raises(UsageError) as caught:
         memory.append("bad id", [("Human", "x")])
     message = caught.value.message
-    assert message.startswith(f"memory server at {memory_url} refused POST ")
+    assert message.startswith("the memory server refused it: 400 ")
     assert "invalid session id" in message
     assert "\n" not in message
 

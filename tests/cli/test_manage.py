@@ -276,7 +276,7 @@ def test_embedded_history_of_an_unknown_session_names_the_file(cli, environ) -> 
 
 def test_embedded_bad_session_id_is_refused_like_the_server_does(cli) -> None:
     result = cli("history", "bad id", env={"CHATCLI_MEMORY_URL": None})
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith(
-        "chatcli: error: the embedded memory refused GET /sessions/bad id/memory: 400 invalid "
+        "chatcli: error: the memory server refused it: 400 invalid session id"
     )
