@@ -214,10 +214,17 @@ class Compactor:
                 await refresher
 
 
-def build_compactor(store: Store, settings: Settings) -> Compactor | None:
-    """The compactor the settings ask for; the LLM behind it is only built on first use."""
+def build_compactor(
+    store: Store, settings: Settings, *, worker_processes: bool = False
+) -> Compactor | None:
+    """The compactor the settings ask for; the LLM behind it is only built on first use.
+
+    `worker_processes` is for `chatcli serve`: summaries in processes of their own, off
+    the request path's GIL (see ProcessSummarizer).
+    """
     if not settings.server.summarize:
         return None
-    from chatcli.server.summarizer import LLMSummarizer
+    from chatcli.server.summarizer import LLMSummarizer, ProcessSummarizer
 
-    return Compactor(store, settings.server.window, LLMSummarizer(settings.llm), lock_ttl=LOCK_TTL)
+    summarizer = (ProcessSummarizer if worker_processes else LLMSummarizer)(settings.llm)
+    return Compactor(store, settings.server.window, summarizer, lock_ttl=LOCK_TTL)

@@ -38,7 +38,7 @@ def serve(env: Environment, settings: Settings) -> None:
     from chatcli.server.stores import describe, open_store
 
     store = open_store(server_settings)
-    compactor = build_compactor(store, settings)
+    compactor = build_compactor(store, settings, worker_processes=True)
     if compactor is not None:
         warm_summarizer(compactor.summarizer)
     app = create_app(store, server_settings, compactor)

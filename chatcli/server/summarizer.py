@@ -9,9 +9,12 @@ without a model or a network.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -249,3 +252,118 @@ def _generate(llm: Any, prompt: str) -> tuple[str, int | None]:
         if metadata:
             reported = metadata.get("total_tokens")
     return generation.text, reported
+
+
+class ProcessSummarizer:
+    """Summaries from the configured LLM, made in worker processes: `chatcli serve`'s.
+
+    A summary is mostly Python work (LangChain building the request and parsing the
+    answer, counting tokens) that would hold the GIL against the event loop answering
+    POSTs; in a process of its own it costs the server nothing but a pickle. Workers
+    are spawned, not forked, so none inherits the server's event loop or sockets. The
+    embedded server keeps LLMSummarizer's threads, to share the chat's loaded model.
+    """
+
+    def __init__(self, llm_settings: LLMSettings, workers: int | None = None) -> None:
+        from chatcli.config import resolve_provider
+
+        limit = min(llm_settings.max_tokens, SUMMARY_MAX_TOKENS)
+        self._settings = replace(llm_settings, max_tokens=limit)
+        self._budget = chunk_budget(llm_settings)
+        # A local model is CPU-bound and loaded once per worker: one is enough.
+        local = resolve_provider(llm_settings) == "local"
+        self._workers = workers or (1 if local else 2)
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                import multiprocessing
+
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self._workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_worker_init,
+                    initargs=(self._settings, os.getpid()),
+                )
+            return self._pool
+
+    def warm(self) -> None:
+        """Start a worker and build its model now (see LLMSummarizer.warm)."""
+        try:
+            self._executor().submit(_worker_warm).result()
+        except BaseException:
+            self.close()
+            raise
+
+    async def summarize(self, context: str | None, messages: list[Message]) -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        pool = self._executor()
+        try:
+            return await loop.run_in_executor(
+                pool, _worker_summarize, context, messages, self._budget
+            )
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): the compactor retries the summary,
+            # and the retry gets a fresh pool.
+            with self._pool_lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    def close(self) -> None:
+        """Stop the workers now and release the pool's queues and semaphores.
+
+        A summary in flight is not committed yet, so ending it loses nothing: the session
+        stays over its window and is summarized at the next start. Waiting for the pool
+        lets its semaphores be released here; a process that then ends without
+        finalization (see chatcli.cli.main) leaves none for the resource tracker to report.
+        """
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_worker_settings: Any = None
+_worker_llm: Any = None
+
+
+def _worker_init(settings: LLMSettings, server_pid: int) -> None:
+    global _worker_settings
+    _worker_settings = settings
+    threading.Thread(target=_exit_with, args=(server_pid,), daemon=True).start()
+
+
+def _exit_with(server_pid: int) -> None:
+    """A pool's workers each hold their task queue's writing end, so a server that was
+    killed never closes it for them: without this they would outlive it forever."""
+    while os.getppid() == server_pid:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+def _worker_model() -> Any:
+    global _worker_llm
+    if _worker_llm is None:
+        from chatcli.llm import make_llm
+
+        _worker_llm = make_llm(_worker_settings, streaming=False)
+    return _worker_llm
+
+
+def _worker_warm() -> None:
+    _worker_model()
+
+
+def _worker_summarize(context: str | None, messages: list[Message], budget: int) -> tuple[str, int]:
+    return summarize_chunks(_worker_call, context, messages, budget)
+
+
+def _worker_call(prompt: str) -> tuple[str, int | None]:
+    return _generate(_worker_model(), prompt)

@@ -7,16 +7,22 @@ OpenAI-compatible server, over both APIs, with the streaming setting on and off.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import sys
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import pytest
 
 from chatcli.config import LLMSettings
+from chatcli.errors import LLMError
 from chatcli.server.store import Message
 from chatcli.server.summarizer import (
     MAX_MESSAGE_TOKENS,
     LLMSummarizer,
+    ProcessSummarizer,
     build_prompt,
     chunk_budget,
     chunk_lines,
@@ -241,3 +247,49 @@ def test_building_a_summarizer_imports_no_langchain_and_loads_no_model() -> None
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_process_summarizer_sends_motorheads_prompt_from_a_worker_process(
+    scripted_llm: ScriptedOpenAI,
+) -> None:
+    scripted_llm.script.append("The human is Bob.")
+    summarizer = ProcessSummarizer(LLMSettings(provider="openai", base_url=scripted_llm.base_url))
+    messages = [Message("Human", "hi im bob"), Message("AI", "Hello Bob!")]
+    try:
+        summary, tokens = asyncio.run(summarizer.summarize(None, messages))
+    finally:
+        summarizer.close()
+    (request,) = scripted_llm.requests
+    assert request.prompt == build_prompt(None, ["Human: hi im bob", "AI: Hello Bob!"])
+    assert summary == "The human is Bob."
+    assert tokens > 0
+
+
+def test_process_summarizer_recovers_from_a_worker_that_died(scripted_llm: ScriptedOpenAI) -> None:
+    scripted_llm.responder = lambda _prompt: "Bob again."
+    summarizer = ProcessSummarizer(LLMSettings(provider="openai", base_url=scripted_llm.base_url))
+    messages = [Message("Human", "hi im bob")]
+
+    async def scenario() -> tuple[str, int]:
+        summarizer.warm()
+        for pid in list(summarizer._executor()._processes):
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises(BrokenProcessPool):
+            await summarizer.summarize(None, messages)
+        return await summarizer.summarize(None, messages)
+
+    try:
+        summary, _ = asyncio.run(scenario())
+    finally:
+        summarizer.close()
+    assert summary == "Bob again."
+
+
+def test_process_summarizer_reports_a_model_it_cannot_build_at_warm_up(tmp_path: Path) -> None:
+    settings = LLMSettings(provider="local", local_model_path=str(tmp_path / "none.gguf"))
+    summarizer = ProcessSummarizer(settings)
+    try:
+        with pytest.raises(LLMError, match=r"none\.gguf is not a file"):
+            summarizer.warm()
+    finally:
+        summarizer.close()
