@@ -11,8 +11,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.loopback import LoopbackHTTP
 
 Responder = Callable[[str], str]
 """Given the prompt text (completions) or the last user message (chat), the answer."""
@@ -45,25 +47,20 @@ class ScriptedOpenAI:
     api_key: str | None = None
     requests: list[Recorded] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
+    _http: LoopbackHTTP | None = None
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        assert self._http is not None
+        return f"{self._http.origin}/v1"
 
     def start(self) -> ScriptedOpenAI:
-        handler = _make_handler(self)
-        self._server = _QuietServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._http = LoopbackHTTP(_make_handler(self))
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        if self._http is not None:
+            self._http.stop()
 
     def reset(self) -> None:
         with self._lock:
@@ -84,14 +81,6 @@ class ScriptedOpenAI:
         if self.responder is not None:
             return self.responder(prompt)
         return "OK"
-
-
-class _QuietServer(ThreadingHTTPServer):
-    """A client hanging up mid-answer (Ctrl-C, a timeout) is expected here, not an error
-    worth a traceback in the test's captured stderr."""
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
 
 
 def _make_handler(owner: ScriptedOpenAI) -> type[BaseHTTPRequestHandler]:
