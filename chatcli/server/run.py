@@ -51,6 +51,13 @@ def serve(env: Environment, settings: Settings) -> None:
         file=env.stderr,
         flush=True,
     )
+    if server_settings.long_term_memory:
+        print(
+            "chatcli serve: long-term memory (MOTORHEAD_LONG_TERM_MEMORY) is not available; "
+            "/sessions/{id}/retrieval answers 400 as Motörhead does with it off",
+            file=env.stderr,
+            flush=True,
+        )
     config = uvicorn.Config(
         app,
         log_config=logging_config(env),

@@ -215,3 +215,16 @@ def test_a_summarizer_that_cannot_be_built_stops_it_at_start_naming_the_way_out(
     line = one_line_error(result)
     assert "missing.gguf is not a file" in line
     assert "--no-summarize" in line
+
+
+def test_a_motorhead_user_with_long_term_memory_on_is_told_it_is_not_there(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    served = serve(["--no-summarize"], {**env, "MOTORHEAD_LONG_TERM_MEMORY": "true"}, tmp_path)
+    try:
+        response = httpx.post(f"{served.url}/sessions/s/retrieval", json={"text": "bob"})
+    finally:
+        served.stop()
+    assert (response.status_code, response.text) == (400, "Long term memory is disabled")
+    notice = "long-term memory (MOTORHEAD_LONG_TERM_MEMORY) is not available"
+    assert notice in served.log.read_text()
