@@ -152,7 +152,7 @@ class MotorheadClient:
         if status in (400, 413):
             # The server names what was wrong with what the user gave (a session id, a
             # namespace, a size): a usage error, whatever server (or port) said it.
-            raise UsageError(f"the memory server refused it: {_error_text(status, raw)}")
+            raise refused_input(_error_text(status, raw))
         if status >= 400:
             raise MemoryServerError(
                 f"memory server at {self.base_url} refused {method} {path}: "
@@ -225,6 +225,12 @@ class MotorheadClient:
             f"memory server at {self.base_url} gave an unexpected answer to {what}: "
             "is memory.url a Motörhead-compatible server?"
         )
+
+
+def refused_input(reason: str) -> UsageError:
+    """The memory server's refusal of what the user gave (an id, a namespace, a size),
+    worded the same whether it came over HTTP or from the embedded file's own checks."""
+    return UsageError(f"the memory server refused it: {reason}")
 
 
 def parse_memory(data: dict[str, Any]) -> SessionMemory:

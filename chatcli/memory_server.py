@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from chatcli.client import MotorheadClient, SessionMemory, parse_memory
+from chatcli.client import MotorheadClient, SessionMemory, parse_memory, refused_input
 from chatcli.config import Settings
 from chatcli.env import Environment
-from chatcli.errors import UsageError
 
 
 @contextmanager
@@ -96,12 +95,9 @@ class StoreClient:
 
         with self._refusal(f"GET /sessions/{session_id}/memory"):
             validation.session_id(session_id)
-        memory = self._run(self._store.get(session_id, self.window))
-        return {
-            "messages": [{"role": m.role, "content": m.content} for m in memory.messages],
-            "context": memory.context,
-            "tokens": memory.tokens,
-        }
+        from chatcli.server.store import wire_memory
+
+        return wire_memory(self._run(self._store.get(session_id, self.window)))
 
     def memory(self, session_id: str) -> SessionMemory:
         return parse_memory(self.memory_raw(session_id))
@@ -122,7 +118,7 @@ class StoreClient:
         try:
             yield
         except BadInput as exc:
-            raise UsageError(f"the memory server refused it: {exc.status} {exc.message}") from None
+            raise refused_input(f"{exc.status} {exc.message}") from None
 
     @staticmethod
     def _run(coro: Any) -> Any:

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatcli.config import ServerSettings
 from chatcli.server import validation
-from chatcli.server.store import Store
+from chatcli.server.store import Store, wire_memory
 from chatcli.server.validation import BadInput
 
 if TYPE_CHECKING:
@@ -120,14 +120,7 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
     )
     async def get_memory(session_id: str) -> Response:
         sid = validation.session_id(session_id)
-        memory = await store.get(sid, settings.window)
-        return JSONResponse(
-            {
-                "messages": [{"role": m.role, "content": m.content} for m in memory.messages],
-                "context": memory.context,
-                "tokens": memory.tokens,
-            }
-        )
+        return JSONResponse(wire_memory(await store.get(sid, settings.window)))
 
     @app.post(
         "/sessions/{session_id}/memory",

@@ -31,6 +31,16 @@ class Memory:
     tokens: int
 
 
+def wire_memory(memory: Memory) -> dict[str, Any]:
+    """A memory as Motörhead's GET answers it: what the API sends and what the CLI's
+    direct reads of the embedded file must equal."""
+    return {
+        "messages": [{"role": m.role, "content": m.content} for m in memory.messages],
+        "context": memory.context,
+        "tokens": memory.tokens,
+    }
+
+
 @dataclass(frozen=True)
 class Pending:
     """Messages handed to the summarizer; `commit_summary` removes exactly these."""
