@@ -188,26 +188,48 @@ def chunk_budget(llm_settings: LLMSettings) -> int:
     return max(64, min(MAX_MESSAGE_TOKENS, llm_settings.context_size - reserved))
 
 
-class LLMSummarizer:
-    """Summaries from the configured LLM (openai or local), built on first use.
-
-    The model is made lazily so that a server which never needs a summary never imports
-    LangChain or loads a local model. Calls run on a thread pool of their own: a slow
-    LLM must not take the threads the request path uses.
+class SummaryModel:
+    """The summarizer's LLM, built on first use and then reused; calling it is one
+    completion. Building it is what imports LangChain (or loads a local model), so a
+    server that never needs a summary never pays for that. Both summarizers hold one:
+    LLMSummarizer in the server's process, ProcessSummarizer in each worker.
     """
 
     def __init__(self, llm_settings: LLMSettings) -> None:
         limit = min(llm_settings.max_tokens, SUMMARY_MAX_TOKENS)
         self._settings = replace(llm_settings, max_tokens=limit)
         self._llm: Any = None
-        self._build_lock = threading.Lock()
+        self._lock = threading.Lock()
+
+    def build(self) -> Any:
+        with self._lock:
+            if self._llm is None:
+                from chatcli.llm import make_llm
+
+                self._llm = make_llm(self._settings, streaming=False)
+            return self._llm
+
+    def __call__(self, prompt: str) -> tuple[str, int | None]:
+        # No LOCAL_CALL_LOCK here: chatcli.local_llm.LocalLLM takes it around every call
+        # itself, and the lock is not re-entrant.
+        return _generate(self.build(), prompt)
+
+
+class LLMSummarizer:
+    """Summaries from the configured LLM (openai or local), on threads of the caller's
+    process: the embedded server's, sharing the chat's loaded model. Calls run on a
+    thread pool of their own: a slow LLM must not take the threads the request path uses.
+    """
+
+    def __init__(self, llm_settings: LLMSettings) -> None:
+        self._model = SummaryModel(llm_settings)
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="summarizer")
         self._budget = chunk_budget(llm_settings)
 
     async def summarize(self, context: str | None, messages: list[Message]) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._executor, summarize_chunks, self._call, context, messages, self._budget
+            self._executor, summarize_chunks, self._model, context, messages, self._budget
         )
 
     def close(self) -> None:
@@ -218,20 +240,7 @@ class LLMSummarizer:
         first build imports LangChain for seconds, holding the GIL against every request,
         and a model that cannot be built is better said at start than at the first summary.
         """
-        self._model()
-
-    def _model(self) -> Any:
-        with self._build_lock:
-            if self._llm is None:
-                from chatcli.llm import make_llm
-
-                self._llm = make_llm(self._settings, streaming=False)
-            return self._llm
-
-    def _call(self, prompt: str) -> tuple[str, int | None]:
-        # No LOCAL_CALL_LOCK here: chatcli.local_llm.LocalLLM takes it around every call
-        # itself, and the lock is not re-entrant.
-        return _generate(self._model(), prompt)
+        self._model.build()
 
 
 def _generate(llm: Any, prompt: str) -> tuple[str, int | None]:
@@ -267,8 +276,7 @@ class ProcessSummarizer:
     def __init__(self, llm_settings: LLMSettings, workers: int | None = None) -> None:
         from chatcli.config import resolve_provider
 
-        limit = min(llm_settings.max_tokens, SUMMARY_MAX_TOKENS)
-        self._settings = replace(llm_settings, max_tokens=limit)
+        self._settings = llm_settings
         self._budget = chunk_budget(llm_settings)
         # A local model is CPU-bound and loaded once per worker: one is enough.
         local = resolve_provider(llm_settings) == "local"
@@ -330,13 +338,12 @@ class ProcessSummarizer:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-_worker_settings: Any = None
-_worker_llm: Any = None
+_worker_model: SummaryModel | None = None
 
 
 def _worker_init(settings: LLMSettings, server_pid: int) -> None:
-    global _worker_settings
-    _worker_settings = settings
+    global _worker_model
+    _worker_model = SummaryModel(settings)
     threading.Thread(target=_exit_with, args=(server_pid,), daemon=True).start()
 
 
@@ -348,22 +355,11 @@ def _exit_with(server_pid: int) -> None:
     os._exit(0)
 
 
-def _worker_model() -> Any:
-    global _worker_llm
-    if _worker_llm is None:
-        from chatcli.llm import make_llm
-
-        _worker_llm = make_llm(_worker_settings, streaming=False)
-    return _worker_llm
-
-
 def _worker_warm() -> None:
-    _worker_model()
+    assert _worker_model is not None
+    _worker_model.build()
 
 
 def _worker_summarize(context: str | None, messages: list[Message], budget: int) -> tuple[str, int]:
-    return summarize_chunks(_worker_call, context, messages, budget)
-
-
-def _worker_call(prompt: str) -> tuple[str, int | None]:
-    return _generate(_worker_model(), prompt)
+    assert _worker_model is not None
+    return summarize_chunks(_worker_model, context, messages, budget)
