@@ -8,6 +8,7 @@ server every turn, and LangChain's verbose trace goes to `trace`, never to stdou
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import warnings
 from collections.abc import Callable
@@ -102,21 +103,28 @@ class Conversation:
 
 
 def _token_sink(on_token: TokenSink | None) -> Any:
+    return _token_sink_class()(on_token)
+
+
+@functools.cache
+def _token_sink_class() -> type:
+    """Made once, on the first turn: LangChain is imported only by then."""
     from langchain_core.callbacks import BaseCallbackHandler
 
     class TokenSinkHandler(BaseCallbackHandler):
         """Passes streamed tokens on; `seen` tells a streaming model from one that is not."""
 
-        def __init__(self) -> None:
+        def __init__(self, on_token: TokenSink | None) -> None:
+            self.on_token = on_token
             self.seen = False
 
         def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
             if token:
                 self.seen = True
-                if on_token is not None:
-                    on_token(token)
+                if self.on_token is not None:
+                    self.on_token(token)
 
-    return TokenSinkHandler()
+    return TokenSinkHandler
 
 
 def llm_error(exc: BaseException, settings: Settings) -> LLMError | None:
