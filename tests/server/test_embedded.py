@@ -27,6 +27,17 @@ def settings_for(db: Path, **server: object) -> Settings:
     return Settings(server=ServerSettings(db=str(db), **server))
 
 
+def summarizing(db: Path, scripted_llm: ScriptedOpenAI) -> Settings:
+    """Window 2, summaries from the scripted LLM."""
+    llm = LLMSettings(provider="openai", base_url=scripted_llm.base_url, api_key="test")
+    return replace(settings_for(db, window=2), llm=llm)
+
+
+def post_over_the_window(url: str) -> None:
+    turns = [{"role": "Human", "content": f"turn {i}"} for i in range(4)]
+    httpx.post(f"{url}/sessions/bob/memory", json={"messages": turns})
+
+
 def test_it_serves_the_api_on_loopback(tmp_path: Path) -> None:
     with EmbeddedServer(settings_for(tmp_path / "m.db")) as url:
         assert url.startswith("http://127.0.0.1:")
@@ -70,11 +81,8 @@ def test_leaving_waits_for_a_summary_in_flight(
 ) -> None:
     scripted_llm.delay = 0.5
     scripted_llm.responder = lambda _prompt: "Bob said hi."
-    llm = LLMSettings(provider="openai", base_url=scripted_llm.base_url, api_key="test")
-    settings = replace(settings_for(tmp_path / "m.db", window=2), llm=llm)
-    with EmbeddedServer(settings) as url:
-        turns = [{"role": "Human", "content": f"turn {i}"} for i in range(4)]
-        httpx.post(f"{url}/sessions/bob/memory", json={"messages": turns})
+    with EmbeddedServer(summarizing(tmp_path / "m.db", scripted_llm)) as url:
+        post_over_the_window(url)
         deadline = time.monotonic() + 10
         while not scripted_llm.requests:
             assert time.monotonic() < deadline, "no summary was started"
@@ -125,11 +133,8 @@ def test_a_failing_summary_is_logged_to_a_file_not_the_users_terminal(
 ) -> None:
     scripted_llm.fail_next = 2  # the OpenAI client retries once by itself
     scripted_llm.responder = lambda _prompt: "Bob said hi."
-    llm = LLMSettings(provider="openai", base_url=scripted_llm.base_url, api_key="test")
-    settings = replace(settings_for(tmp_path / "m.db", window=2), llm=llm)
-    with EmbeddedServer(settings) as url:
-        turns = [{"role": "Human", "content": f"turn {i}"} for i in range(4)]
-        httpx.post(f"{url}/sessions/bob/memory", json={"messages": turns})
+    with EmbeddedServer(summarizing(tmp_path / "m.db", scripted_llm)) as url:
+        post_over_the_window(url)
         deadline = time.monotonic() + 20
         while len(scripted_llm.requests) < 3:
             assert time.monotonic() < deadline, "the failed summary was not retried"
