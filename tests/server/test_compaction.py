@@ -141,6 +141,13 @@ def new_session() -> str:
     return f"s-{uuid.uuid4().hex[:12]}"
 
 
+def post_over_the_window(live: Live, session: str) -> list[str]:
+    """One message more than the window, which starts a compaction; what was posted."""
+    posted = [f"m{i}" for i in range(WINDOW + 1)]
+    live.post(session, *posted)
+    return posted
+
+
 def contents(memory: dict) -> list[str]:
     return [m["content"] for m in memory["messages"]]
 
@@ -153,7 +160,7 @@ def test_a_post_returns_before_the_summary_is_answered(
 ) -> None:
     live = make_live()
     session = new_session()
-    live.post(session, *[f"m{i}" for i in range(WINDOW + 1)])
+    post_over_the_window(live, session)
     # The POST is answered; only now does the test let the LLM answer.
     wait_until(lambda: len(scripted_llm.requests) == 1, "the summary request")
     assert live.memory(session)["context"] is None
@@ -170,7 +177,7 @@ def test_after_compaction_the_summary_is_the_context_and_the_newest_half_remains
     scripted_llm.responder = lambda prompt: SUMMARY
     live = make_live(api=api, stream=stream)
     session = new_session()
-    live.post(session, *[f"m{i}" for i in range(WINDOW + 1)])
+    post_over_the_window(live, session)
     live.wait_idle()
     memory = live.memory(session)
     assert memory["context"] == SUMMARY
@@ -202,7 +209,7 @@ def test_tokens_add_up_over_successive_summaries(
     scripted_llm.responder = lambda prompt: SUMMARY
     live = make_live()
     session = new_session()
-    live.post(session, *[f"m{i}" for i in range(WINDOW + 1)])
+    post_over_the_window(live, session)
     live.wait_idle()
     first = live.memory(session)["tokens"]
     live.post(session, *[f"n{i}" for i in range(WINDOW)])
@@ -217,7 +224,7 @@ def test_the_previous_summary_is_carried_into_the_next_prompt(
     scripted_llm.responder = lambda prompt: SUMMARY
     live = make_live()
     session = new_session()
-    live.post(session, *[f"m{i}" for i in range(WINDOW + 1)])
+    post_over_the_window(live, session)
     live.wait_idle()
     live.post(session, *[f"n{i}" for i in range(WINDOW)])
     live.wait_idle()
@@ -254,8 +261,7 @@ def test_a_failed_summary_loses_nothing_and_is_retried_until_it_succeeds(
     scripted_llm.responder = lambda prompt: SUMMARY
     live = make_live(max_backoff=0.2)
     session = new_session()
-    posted = [f"m{i}" for i in range(WINDOW + 1)]
-    live.post(session, *posted)
+    posted = post_over_the_window(live, session)
     # The OpenAI client retries once by itself; a third request is the compactor's retry.
     wait_until(lambda: len(scripted_llm.requests) >= 3, "a retried summary")
     memory = live.memory(session)
@@ -273,7 +279,7 @@ def test_a_delete_during_a_summary_does_not_bring_the_session_back(
 ) -> None:
     live = make_live()
     session = new_session()
-    live.post(session, *[f"m{i}" for i in range(WINDOW + 1)])
+    post_over_the_window(live, session)
     wait_until(lambda: len(scripted_llm.requests) == 1, "the summary request")
     assert live.client.delete(f"/sessions/{session}/memory").status_code == 200
     gate.set()
@@ -341,7 +347,7 @@ def test_a_lock_left_by_a_dead_replica_is_taken_over_once_it_expires(
         return taken
 
     assert asyncio.run(take_lock_and_die())
-    live.post(session, *[f"m{i}" for i in range(WINDOW + 1)])
+    post_over_the_window(live, session)
     live.wait_idle()
     assert live.memory(session)["context"] == SUMMARY
 
@@ -359,7 +365,7 @@ def test_the_lock_is_kept_alive_while_a_slow_summary_runs(
     ttl = 1.0
     live = make_live(lock_ttl=ttl)
     session = new_session()
-    live.post(session, *[f"m{i}" for i in range(WINDOW + 1)])
+    post_over_the_window(live, session)
     wait_until(lambda: len(scripted_llm.requests) == 1, "the summary request")
     other_replica = open_store(store_kind, tmp_path, redis_proc)
 
