@@ -140,7 +140,8 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
     ) -> Response:
         sid = validation.session_id(session_id)
         ns = validation.namespace(namespace)
-        body = validation.post_body(await read_body(request, settings.max_body_bytes))
+        raw = await read_body(request, settings.max_body_bytes)
+        body = validation.post_body(raw, settings.max_messages_per_post)
         count = await store.append(sid, body.messages, body.context, ns, time.time())
         if compactor is not None:
             try:
