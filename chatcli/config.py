@@ -56,6 +56,10 @@ class ServerSettings:
     api_key: str | None = None
     allow_public: bool = False
     max_body_bytes: int = 4 * 1024 * 1024
+    max_messages_per_post: int = 2000
+    max_header_bytes: int = 64 * 1024
+    header_timeout: float = 10.0
+    max_connections: int = 1000
     long_term_memory: bool = False
     summarize: bool = True
     log_level: str = "info"

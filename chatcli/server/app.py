@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatcli.config import ServerSettings
 from chatcli.server import validation
+from chatcli.server.middleware import CompleteAllow
 from chatcli.server.store import Store, wire_memory
 from chatcli.server.validation import BadInput
 
@@ -95,6 +96,7 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
     app.state.settings = settings
     app.state.compactor = compactor
     _add_error_handlers(app)
+    app.add_middleware(CompleteAllow, routes=app.router.routes)
     if settings.api_key:
         app.add_middleware(RequireKey, key=settings.api_key)
 
@@ -138,7 +140,8 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
     ) -> Response:
         sid = validation.session_id(session_id)
         ns = validation.namespace(namespace)
-        body = validation.post_body(await read_body(request, settings.max_body_bytes))
+        raw = await read_body(request, settings.max_body_bytes)
+        body = validation.post_body(raw, settings.max_messages_per_post)
         count = await store.append(sid, body.messages, body.context, ns, time.time())
         if compactor is not None:
             try:

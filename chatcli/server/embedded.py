@@ -18,10 +18,13 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatcli.config import Settings
 from chatcli.errors import MemoryServerError
+
+if TYPE_CHECKING:
+    from chatcli.server.http_limits import HttpLimits
 
 DRAIN_TIMEOUT = 30.0
 """How long leaving a command waits for summaries already running, so they are stored."""
@@ -36,8 +39,10 @@ class ThreadedServer:
         host: str = "127.0.0.1",
         port: int = 0,
         log_level: str = "error",
+        limits: HttpLimits | None = None,
     ) -> None:
         self.app = app
+        self.limits = limits
         self.host = host
         self.port = port
         self.log_level = log_level
@@ -51,6 +56,8 @@ class ThreadedServer:
     def start(self, timeout: float = 30.0) -> str:
         """Serve, and return the base URL once the app has started and the port listens."""
         import uvicorn
+
+        from chatcli.server.http_limits import HttpLimits, uvicorn_options
 
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and
         # without it each response waits out a 40 ms delayed ACK.
@@ -66,6 +73,7 @@ class ThreadedServer:
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=5,
+            **uvicorn_options(self.limits or HttpLimits()),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -154,6 +162,7 @@ class EmbeddedServer:
     def __enter__(self) -> str:
         from chatcli.server.app import create_app
         from chatcli.server.compactor import build_compactor
+        from chatcli.server.http_limits import HttpLimits
         from chatcli.server.sqlite_store import SQLiteStore
 
         server_settings = replace(self.settings.server, store="sqlite", api_key=None)
@@ -166,7 +175,8 @@ class EmbeddedServer:
         # Only critical lines: the CLI's stderr is the user's, and errors reach it as
         # JSON answers the client turns into one line.
         log_to_file(Path(server_settings.db).with_name("embedded-server.log"))
-        self._server = ThreadedServer(app, log_level="critical")
+        limits = HttpLimits.from_settings(server_settings)
+        self._server = ThreadedServer(app, log_level="critical", limits=limits)
         return self._server.start()
 
     def __exit__(self, *_: object) -> None:

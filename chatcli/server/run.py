@@ -35,6 +35,7 @@ def serve(env: Environment, settings: Settings) -> None:
 
     from chatcli.server.app import create_app
     from chatcli.server.compactor import build_compactor
+    from chatcli.server.http_limits import HttpLimits, uvicorn_options
     from chatcli.server.stores import describe, open_store
 
     store = open_store(server_settings)
@@ -65,6 +66,7 @@ def serve(env: Environment, settings: Settings) -> None:
         access_log=True,
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        **uvicorn_options(HttpLimits.from_settings(server_settings)),
     )
     server = uvicorn.Server(config)
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,13 +87,22 @@ def _integer(name: str, value: str | None, default: int) -> int:
     return int(text)
 
 
-def json_body(raw: bytes) -> Any:
+class _TooManyObjects(Exception):
+    pass
+
+
+def json_body(raw: bytes, max_objects: int | None = None) -> Any:
+    """The parsed body; with `max_objects`, parsing stops at the first object past it, so a
+    body of a hundred thousand tiny objects costs no more than one of `max_objects`."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BadInput("malformed JSON: the body is not UTF-8") from None
+    hook = None if max_objects is None else _object_counter(max_objects)
     try:
-        return json.loads(text)
+        return json.loads(text, object_hook=hook)
+    except _TooManyObjects:
+        raise BadInput(f"too many objects: the body has more than {max_objects}", 413) from None
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise BadInput(f"malformed JSON: {exc.msg} at {where}") from None
@@ -100,10 +110,31 @@ def json_body(raw: bytes) -> Any:
         raise BadInput("malformed JSON: nested too deeply") from None
 
 
-def post_body(raw: bytes) -> PostBody:
+def _object_counter(limit: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    seen = 0
+
+    def count(obj: dict[str, Any]) -> dict[str, Any]:
+        nonlocal seen
+        seen += 1
+        if seen > limit:
+            raise _TooManyObjects
+        return obj
+
+    return count
+
+
+def post_body(raw: bytes, max_messages: int | None = None) -> PostBody:
     """`{"messages": [{"role": str, "content": str}, ...], "context": str | null}`; other keys
-    are ignored, as Motörhead ignores them."""
-    data = json_body(raw)
+    are ignored, as Motörhead ignores them. `max_messages` bounds the work one request makes
+    the server do (validating, then storing each message) while other requests wait."""
+    try:
+        # the messages and the body itself; other keys' objects count too, as Motörhead
+        # clients send none
+        data = json_body(raw, None if max_messages is None else max_messages + 1)
+    except BadInput as exc:
+        if exc.status != 413:
+            raise
+        raise _too_many_messages(f"more than {max_messages}", max_messages) from None
     if not isinstance(data, dict):
         raise BadInput(f"the body must be a JSON object, got {_json_type(data)}")
     if "messages" not in data:
@@ -111,6 +142,8 @@ def post_body(raw: bytes) -> PostBody:
     items = data["messages"]
     if not isinstance(items, list):
         raise BadInput(f'"messages" must be a list, got {_json_type(items)}')
+    if max_messages is not None and len(items) > max_messages:
+        raise _too_many_messages(str(len(items)), max_messages)
     messages = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
@@ -132,6 +165,14 @@ def post_body(raw: bytes) -> PostBody:
     if context is not None:
         _storable('"context"', context)
     return PostBody(messages, context)
+
+
+def _too_many_messages(count: str, cap: int) -> BadInput:
+    return BadInput(
+        f"too many messages: {count} in one POST, the server takes at most {cap} "
+        "(server.max_messages_per_post); send them in several POSTs",
+        413,
+    )
 
 
 def _storable(name: str, text: str) -> None:

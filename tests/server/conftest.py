@@ -23,6 +23,7 @@ import pytest
 from chatcli.config import ServerSettings
 from chatcli.server.app import create_app
 from chatcli.server.embedded import ThreadedServer
+from chatcli.server.http_limits import HttpLimits
 from chatcli.server.store import Store
 from tests.support.procs import RedisServer
 
@@ -87,7 +88,11 @@ def live_server(
     )
     app = create_app(store, settings, None)
     headers = {"x-api-key": settings.api_key} if settings.api_key else {}
-    with ThreadedServer(app) as url, httpx.Client(base_url=url, headers=headers) as client:
+    limits = HttpLimits.from_settings(settings)
+    with (
+        ThreadedServer(app, limits=limits) as url,
+        httpx.Client(base_url=url, headers=headers) as client,
+    ):
         yield Live(url, kind, client, fingerprint, settings)
 
 

@@ -285,3 +285,23 @@ def test_a_declared_length_far_over_the_limit_is_413_without_reading(
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 413")
     assert "error" in json.loads(body)
+
+
+def many_messages(count: int) -> bytes:
+    return json.dumps({"messages": [{"role": "Human", "content": ""}] * count}).encode()
+
+
+def test_more_messages_than_the_cap_in_one_post_is_413_naming_the_setting(
+    live: Live, unchanged: None
+) -> None:
+    cap = live.settings.max_messages_per_post
+    response = post_raw(live, many_messages(cap + 1))
+    refused(response, 413, str(cap), "server.max_messages_per_post", "several POSTs")
+
+
+def test_as_many_messages_as_the_cap_in_one_post_are_stored(live: Live) -> None:
+    sid = live.new_id()
+    assert (
+        post_raw(live, many_messages(live.settings.max_messages_per_post), sid).status_code == 200
+    )
+    assert len(live.client.get(f"/sessions/{sid}/memory").json()["messages"]) > 0

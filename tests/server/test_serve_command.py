@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import socket
@@ -228,3 +230,28 @@ def test_a_motorhead_user_with_long_term_memory_on_is_told_it_is_not_there(
     assert (response.status_code, response.text) == (400, "Long term memory is disabled")
     notice = "long-term memory (MOTORHEAD_LONG_TERM_MEMORY) is not available"
     assert notice in served.log.read_text()
+
+
+def raw_exchange(served: ServeProcess, raw: bytes) -> tuple[bytes, bytes]:
+    with socket.create_connection(("127.0.0.1", served.port), timeout=20) as sock:
+        sock.sendall(raw)
+        reply = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return head, body
+
+
+def test_headers_over_the_default_limit_are_431_as_json(served: ServeProcess) -> None:
+    raw = b"GET / HTTP/1.1\r\nhost: x\r\nx-filler: " + b"a" * 100_000 + b"\r\n\r\n"
+    head, body = raw_exchange(served, raw)
+    assert head.startswith(b"HTTP/1.1 431")
+    assert "server.max_header_bytes" in json.loads(body)["error"]
+
+
+def test_malformed_http_is_400_as_json(served: ServeProcess) -> None:
+    raw = b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n{}"
+    head, body = raw_exchange(served, raw)
+    assert head.startswith(b"HTTP/1.1 400")
+    assert "malformed HTTP" in json.loads(body)["error"]
