@@ -16,7 +16,8 @@ from chatcli.cli import app
 from chatcli.client import MotorheadClient
 from chatcli.config import ServerSettings, Settings, load_settings
 from chatcli.env import Environment
-from chatcli.repl import InputSource, LineInput, run_chat
+from chatcli.repl.inputs import InputSource, LineInput
+from chatcli.repl.run import run_chat
 from chatcli.server.embedded import EmbeddedServer
 from chatcli.state import last_session
 from tests.support.procs import start_serve
