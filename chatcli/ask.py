@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import IO
 
+from chatcli.answers import PlainAnswer
 from chatcli.config import Settings
 from chatcli.env import Environment
 from chatcli.errors import UsageError
@@ -38,11 +38,11 @@ def run_ask(
                 payload = {"session": session_id, "answer": answer.strip()}
                 print(json.dumps(payload, ensure_ascii=False), file=env.stdout)
             else:
-                display = AnswerWriter(env.stdout)
+                display = PlainAnswer(env.stdout, trim_end=True)
                 try:
-                    conversation.turn(text, on_token=display.write)
+                    conversation.turn(text, on_token=display.feed)
                 except BaseException:
-                    display.abort()
+                    display.cancel()
                     raise
                 display.finish()
         finally:
@@ -62,39 +62,3 @@ def read_question(env: Environment, question: str | None) -> str:
     if not text:
         raise UsageError("no question: pass one as an argument or pipe it on stdin")
     return text
-
-
-class AnswerWriter:
-    """Streams an answer for display: no leading or trailing blank space, one final newline.
-
-    The seed's answers start with a space (stored as given); shown as-is they would look
-    indented. Trailing whitespace is held back until more text proves it is not trailing.
-    """
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
-        self.started = False
-        self.pending = ""
-
-    def write(self, token: str) -> None:
-        if not self.started:
-            token = token.lstrip()
-            if not token:
-                return
-            self.started = True
-        body = token.rstrip()
-        if not body:
-            self.pending += token
-            return
-        self.stream.write(self.pending + body)
-        self.pending = token[len(body) :]
-        self.stream.flush()
-
-    def finish(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
-
-    def abort(self) -> None:
-        """End a partial answer's line, so the error that follows starts on its own."""
-        if self.started:
-            self.finish()

@@ -22,8 +22,6 @@ COMMANDS: dict[str, str] = {
 ALIASES: dict[str, str] = {"quit": "exit", "q": "exit", "h": "help", "?": "help"}
 TAKES_ARGUMENT = frozenset({"session"})
 
-"""The server's rule (chatcli.server.validation), checked so a typo fails before a request."""
-
 BLOCK = '"""'
 
 
@@ -69,15 +67,11 @@ def parse_slash(text: str) -> Slash:
 
 
 def session_id_problem(session_id: str) -> str | None:
-    """Why `session_id` cannot be used, or None when it can: the server's own rule."""
-    from chatcli.server.validation import ID_PATTERN
+    """Why `session_id` cannot be used, or None when it can: the server's own rule and
+    wording, checked here so a typo fails before a request."""
+    from chatcli.server.validation import id_problem
 
-    if ID_PATTERN.fullmatch(session_id):
-        return None
-    return (
-        f"invalid session id {session_id!r}: use 1-256 ASCII letters, digits or -_.:@, "
-        "starting with a letter or digit"
-    )
+    return id_problem("session id", session_id, repr(session_id))
 
 
 def help_text() -> str:

@@ -6,8 +6,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.procs import RedisServer, redis_server
+from tests.support.procs import RedisServer, redis_binary, redis_server, redis_version
 from tests.support.scripted_openai import ScriptedOpenAI
+
+
+def pytest_report_header() -> str:
+    """Which real server the Redis tests ran against, Debian's Redis or the bundled Valkey."""
+    try:
+        binary = redis_binary()
+    except RuntimeError as exc:
+        return f"redis server: none ({exc})"
+    return f"redis server: {binary} ({redis_version(binary)})"
 
 
 @pytest.fixture(scope="session")

@@ -202,3 +202,15 @@ def _shown(value: str) -> str:
     """The offending value, quoted and cut short, so an error line stays one line."""
     text = json.dumps(value)
     return text if len(text) <= 80 else text[:77] + '..."'
+
+
+ID_RULE = "use 1-256 ASCII letters, digits or -_.:@, starting with a letter or digit"
+"""What ID_PATTERN allows, in words, for every message that refuses an id."""
+
+
+def id_problem(kind: str, value: str, shown: str) -> str | None:
+    """Why `value` is no valid `kind` ("session id", "namespace"), or None when it is; `shown`
+    is how the message quotes it. The one wording of the id rule, for the server and the CLI."""
+    if ID_PATTERN.fullmatch(value):
+        return None
+    return f"invalid {kind} {shown}: {ID_RULE}"

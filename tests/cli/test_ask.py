@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from chatcli.ask import AnswerWriter, run_ask
+from chatcli.answers import PlainAnswer
+from chatcli.ask import run_ask
 from chatcli.client import MotorheadClient
 from chatcli.config import load_settings
 from chatcli.env import Environment
@@ -287,9 +288,9 @@ def last_session_of(environ: dict) -> str | None:
 
 def shown(tokens: list[str]) -> str:
     out = io.StringIO()
-    writer = AnswerWriter(out)
+    writer = PlainAnswer(out, trim_end=True)
     for token in tokens:
-        writer.write(token)
+        writer.feed(token)
     writer.finish()
     return out.getvalue()
 

@@ -1,62 +1,24 @@
-"""`chatcli chat` driven through Typer's CliRunner: lines on stdin, a live memory server on
-loopback, answers from the scripted OpenAI-compatible server."""
+"""`chatcli chat` driven through Typer's CliRunner: lines on stdin, the CLI tests' memory server
+on loopback (tests/cli/conftest.py), answers from the scripted OpenAI-compatible server."""
 
 from __future__ import annotations
 
 import io
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
 from chatcli.cli import app
-from chatcli.client import MotorheadClient
-from chatcli.config import ServerSettings, Settings, load_settings
+from chatcli.config import load_settings
 from chatcli.env import Environment
-from chatcli.repl import InputSource, LineInput, run_chat
-from chatcli.server.embedded import EmbeddedServer
+from chatcli.repl.inputs import InputSource, LineInput
+from chatcli.repl.run import run_chat
 from chatcli.state import last_session
 from tests.support.procs import start_serve
-from tests.support.scripted_openai import ScriptedOpenAI
 
 
-@pytest.fixture(scope="module")
-def memory_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A memory server of its own on loopback, never summarizing, so no model is needed."""
-    db = tmp_path_factory.mktemp("repl-memory") / "memory.db"
-    with EmbeddedServer(Settings(server=ServerSettings(db=str(db), summarize=False))) as url:
-        yield url
-
-
-@pytest.fixture
-def memory(memory_url: str) -> Iterator[MotorheadClient]:
-    with MotorheadClient(memory_url) as client:
-        yield client
-
-
-@pytest.fixture
-def environ(tmp_path: Path, memory_url: str, scripted_llm: ScriptedOpenAI) -> dict[str, str]:
-    return {
-        "CHATCLI_DATA_DIR": str(tmp_path / "data"),
-        "CHATCLI_CONFIG_DIR": str(tmp_path / "config"),
-        "CHATCLI_MEMORY_URL": memory_url,
-        "CHATCLI_LLM_PROVIDER": "openai",
-        "CHATCLI_LLM_BASE_URL": scripted_llm.base_url,
-        "CHATCLI_LLM_API_KEY": "x",
-        "NO_COLOR": "1",
-    }
-
-
-@pytest.fixture
-def sid() -> str:
-    """A session of this test's own on the shared server."""
-    return f"repl-{uuid.uuid4().hex[:10]}"
-
-
-def chat(environ: dict[str, str], *args: str, input: str) -> Result:
+def chat(environ: dict[str, str | None], *args: str, input: str) -> Result:
     return CliRunner().invoke(app, ["chat", *args], input=input, env=environ)
 
 
@@ -339,14 +301,14 @@ class ScriptedKeys:
 
 
 def run_with(
-    tmp_path: Path, environ: dict[str, str], sid: str, source: InputSource
+    tmp_path: Path, environ: dict[str, str | None], sid: str, source: InputSource
 ) -> tuple[str, str]:
     out, err = io.StringIO(), io.StringIO()
     env = Environment(
         stdin=io.StringIO(""),
         stdout=out,
         stderr=err,
-        environ=environ,
+        environ={name: value for name, value in environ.items() if value is not None},
         config_dir=tmp_path / "config",
         data_dir=tmp_path / "data",
     )

@@ -40,7 +40,11 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
 
 
 @pytest.fixture
-def environ(tmp_path: Path, serve: ServeProcess, scripted_llm: ScriptedOpenAI) -> dict[str, str]:
+def pty_environ(
+    tmp_path: Path, serve: ServeProcess, scripted_llm: ScriptedOpenAI
+) -> dict[str, str]:
+    """A whole process environment for a child on a pty (unlike the CLI tests' `environ`, which
+    CliRunner lays over this process's own), with a terminal type and no cursor queries."""
     return {
         **os.environ,
         "CHATCLI_DATA_DIR": str(tmp_path / "data"),
@@ -54,11 +58,6 @@ def environ(tmp_path: Path, serve: ServeProcess, scripted_llm: ScriptedOpenAI) -
         # A pty has no terminal emulator to answer prompt_toolkit's cursor position queries.
         "PROMPT_TOOLKIT_NO_CPR": "1",
     }
-
-
-@pytest.fixture
-def sid() -> str:
-    return f"pty-{uuid.uuid4().hex[:10]}"
 
 
 def spawn(environ: dict[str, str], *args: str) -> pexpect.spawn:
@@ -101,17 +100,17 @@ def remember_bob(serve: ServeProcess, session_id: str) -> None:
     httpx.post(f"{serve.url}/sessions/{session_id}/memory", json=body).raise_for_status()
 
 
-def test_the_prompt_shows_and_an_answer_streams(environ, scripted_llm, sid) -> None:
+def test_the_prompt_shows_and_an_answer_streams(pty_environ, scripted_llm, sid) -> None:
     scripted_llm.script[:] = [" Hi **Bob**, nice to meet you."]
-    child = spawn(environ, "-s", sid)
+    child = spawn(pty_environ, "-s", sid)
     child.sendline("hi im bob")
     answered(child, "nice to meet you")
     assert leave(child) == 0
 
 
-def test_the_answer_is_rendered_as_markdown_on_a_terminal(environ, scripted_llm, sid) -> None:
+def test_the_answer_is_rendered_as_markdown_on_a_terminal(pty_environ, scripted_llm, sid) -> None:
     scripted_llm.script[:] = [" Here:\n\n- **first**\n- second\n"]
-    child = spawn(environ, "-s", sid)
+    child = spawn(pty_environ, "-s", sid)
     child.sendline("list")
     child.expect(r"• .*first")
     assert "**" not in child.before + child.after
@@ -119,28 +118,30 @@ def test_the_answer_is_rendered_as_markdown_on_a_terminal(environ, scripted_llm,
     leave(child)
 
 
-def test_raw_shows_the_answer_as_written_on_a_terminal(environ, scripted_llm, sid) -> None:
+def test_raw_shows_the_answer_as_written_on_a_terminal(pty_environ, scripted_llm, sid) -> None:
     scripted_llm.script[:] = [" Hi **Bob**."]
-    child = spawn(environ, "-s", sid, "--raw")
+    child = spawn(pty_environ, "-s", sid, "--raw")
     child.sendline("hi im bob")
     answered(child, re.escape("Hi **Bob**."))
     leave(child)
 
 
-def test_markdown_off_in_the_config_shows_the_answer_as_written(environ, scripted_llm, sid) -> None:
+def test_markdown_off_in_the_config_shows_the_answer_as_written(
+    pty_environ, scripted_llm, sid
+) -> None:
     scripted_llm.script[:] = [" Hi **Bob**."]
-    child = spawn({**environ, "CHATCLI_CHAT_MARKDOWN": "false"}, "-s", sid)
+    child = spawn({**pty_environ, "CHATCLI_CHAT_MARKDOWN": "false"}, "-s", sid)
     child.sendline("hi im bob")
     answered(child, re.escape("Hi **Bob**."))
     leave(child)
 
 
 def test_ctrl_c_during_an_answer_cancels_it_and_keeps_the_repl(
-    environ, scripted_llm, serve, sid
+    pty_environ, scripted_llm, serve, sid
 ) -> None:
     scripted_llm.script[:] = [" " + " ".join(f"word{i}" for i in range(300)), " Still here."]
     scripted_llm.token_delay = 0.05
-    child = spawn(environ, "-s", sid)
+    child = spawn(pty_environ, "-s", sid)
     child.sendline("tell me a long story")
     child.expect("word3 ")
     child.sendintr()
@@ -152,8 +153,8 @@ def test_ctrl_c_during_an_answer_cancels_it_and_keeps_the_repl(
     assert humans(serve, sid) == ["are you there?"]
 
 
-def test_ctrl_c_at_the_prompt_drops_the_line_and_gives_a_new_prompt(environ, sid) -> None:
-    child = spawn(environ, "-s", sid)
+def test_ctrl_c_at_the_prompt_drops_the_line_and_gives_a_new_prompt(pty_environ, sid) -> None:
+    child = spawn(pty_environ, "-s", sid)
     child.send("half a thought")
     child.sendintr()
     child.expect(PROMPT)
@@ -162,25 +163,25 @@ def test_ctrl_c_at_the_prompt_drops_the_line_and_gives_a_new_prompt(environ, sid
     assert leave(child) == 0
 
 
-def test_ctrl_d_leaves_with_status_0(environ, sid) -> None:
-    assert leave(spawn(environ, "-s", sid)) == 0
+def test_ctrl_d_leaves_with_status_0(pty_environ, sid) -> None:
+    assert leave(spawn(pty_environ, "-s", sid)) == 0
 
 
-def test_exit_leaves_with_status_0(environ, sid) -> None:
-    child = spawn(environ, "-s", sid)
+def test_exit_leaves_with_status_0(pty_environ, sid) -> None:
+    child = spawn(pty_environ, "-s", sid)
     child.sendline("/exit")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
 
 
-def test_input_history_persists_across_runs(environ, sid) -> None:
+def test_input_history_persists_across_runs(pty_environ, sid) -> None:
     # Slash commands go into the history like messages, and need no model to answer.
-    first = spawn(environ, "-s", sid)
+    first = spawn(pty_environ, "-s", sid)
     first.sendline("/session")
     answered(first, f"{sid}\r\n")
     leave(first)
-    second = spawn(environ, "-s", "another-" + sid)
+    second = spawn(pty_environ, "-s", "another-" + sid)
     second.send(UP)
     second.expect_exact("/session")
     second.send("\r")
@@ -188,22 +189,22 @@ def test_input_history_persists_across_runs(environ, sid) -> None:
     assert leave(second) == 0
 
 
-def test_continue_in_a_second_run_recalls_the_first_runs_turn(environ, scripted_llm) -> None:
+def test_continue_in_a_second_run_recalls_the_first_runs_turn(pty_environ, scripted_llm) -> None:
     scripted_llm.responder = lambda prompt: (
         " Your name is Bob." if prompt.endswith("Human: whats my name?\nAI:") else " Hi Bob."
     )
-    first = spawn(environ)
+    first = spawn(pty_environ)
     first.sendline("hi im bob")
     answered(first, "Hi Bob.")
     leave(first)
-    second = spawn(environ, "-c")
+    second = spawn(pty_environ, "-c")
     second.sendline("whats my name?")
     answered(second, "Your name is Bob.")
     assert leave(second) == 0
 
 
-def test_alt_enter_adds_a_line_to_the_same_message(environ, scripted_llm, serve, sid) -> None:
-    child = spawn(environ, "-s", sid)
+def test_alt_enter_adds_a_line_to_the_same_message(pty_environ, scripted_llm, serve, sid) -> None:
+    child = spawn(pty_environ, "-s", sid)
     child.send("first line")
     child.send(ALT_ENTER)
     child.send("second line")
@@ -213,9 +214,9 @@ def test_alt_enter_adds_a_line_to_the_same_message(environ, scripted_llm, serve,
     assert humans(serve, sid) == ["first line\nsecond line"]
 
 
-def test_clear_asks_first_and_no_keeps_the_session(environ, serve, sid) -> None:
+def test_clear_asks_first_and_no_keeps_the_session(pty_environ, serve, sid) -> None:
     remember_bob(serve, sid)
-    child = spawn(environ, "-s", sid)
+    child = spawn(pty_environ, "-s", sid)
     child.sendline("/clear")
     child.expect_exact("[y/N]")
     child.sendline("n")
@@ -224,9 +225,9 @@ def test_clear_asks_first_and_no_keeps_the_session(environ, serve, sid) -> None:
     assert humans(serve, sid) == ["hi im bob"]
 
 
-def test_clear_deletes_the_session_once_confirmed(environ, serve, sid) -> None:
+def test_clear_deletes_the_session_once_confirmed(pty_environ, serve, sid) -> None:
     remember_bob(serve, sid)
-    child = spawn(environ, "-s", sid)
+    child = spawn(pty_environ, "-s", sid)
     child.sendline("/clear")
     child.expect_exact("[y/N]")
     child.sendline("y")
@@ -275,10 +276,10 @@ class TmuxScreen:
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (apt-get install tmux)")
-def test_after_ctrl_c_the_partial_answer_is_on_screen_once(environ, scripted_llm, sid) -> None:
+def test_after_ctrl_c_the_partial_answer_is_on_screen_once(pty_environ, scripted_llm, sid) -> None:
     scripted_llm.script[:] = [" " + " ".join(f"word{i}" for i in range(300))]
     scripted_llm.token_delay = 0.05
-    environ = {k: v for k, v in environ.items() if k != "PROMPT_TOOLKIT_NO_CPR"}
+    environ = {k: v for k, v in pty_environ.items() if k != "PROMPT_TOOLKIT_NO_CPR"}
     screen = TmuxScreen(environ, ["-s", sid])
     try:
         screen.wait_for("Ctrl-D to leave")

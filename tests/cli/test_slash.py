@@ -115,3 +115,15 @@ def test_block_does_not_parse_slash_commands_inside() -> None:
 
 def test_ordinary_line_is_not_for_the_block_reader() -> None:
     assert not BlockReader().wants("hello")
+
+
+def test_every_command_has_a_handler_in_the_repl_and_every_handler_a_command() -> None:
+    from chatcli.repl.chat import HANDLERS
+
+    assert set(HANDLERS) == set(COMMANDS)
+
+
+def test_an_invalid_session_id_is_refused_in_the_servers_words() -> None:
+    from chatcli.server.validation import ID_RULE
+
+    assert session_id_problem("a b") == f"invalid session id 'a b': {ID_RULE}"

@@ -35,8 +35,10 @@ WAIT = 30.0
 
 
 @dataclass
-class Live:
-    """A running server, its compactor (to know when background work is over) and a client."""
+class CompactingServer:
+    """A server run in this process over a compactor the test tunes and watches (to know when
+    background work is over), and a client; unlike conftest's `Live`, which is a server started
+    once and seen only through HTTP and its store."""
 
     url: str
     compactor: Compactor
@@ -76,7 +78,7 @@ def open_store(kind: str, tmp_path: Path, redis_proc: RedisServer) -> Store:
 
 
 @contextlib.contextmanager
-def live_server(store: Store, compactor: Compactor) -> Iterator[Live]:
+def live_server(store: Store, compactor: Compactor) -> Iterator[CompactingServer]:
     app = create_app(store, ServerSettings(window=compactor.window), compactor)
     port = free_port()
     server = uvicorn.Server(
@@ -88,7 +90,7 @@ def live_server(store: Store, compactor: Compactor) -> Iterator[Live]:
     url = f"http://127.0.0.1:{port}"
     with httpx.Client(base_url=url, timeout=WAIT) as client:
         try:
-            yield Live(url, compactor, client)
+            yield CompactingServer(url, compactor, client)
         finally:
             server.should_exit = True
             thread.join(WAIT)
@@ -102,13 +104,13 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def make_live(
     store_kind: str, tmp_path: Path, redis_proc: RedisServer, scripted_llm: ScriptedOpenAI
-) -> Iterator[Callable[..., Live]]:
+) -> Iterator[Callable[..., CompactingServer]]:
     """Start a live server over the test's store kind; arguments tune its compactor."""
     stack = contextlib.ExitStack()
 
     def make(
         api: str = "chat", stream: bool = False, lock_ttl: float = 30.0, max_backoff: float = 1.0
-    ) -> Live:
+    ) -> CompactingServer:
         llm = LLMSettings(
             provider="openai", base_url=scripted_llm.base_url, api_key="test", api=api,
             stream=stream,
@@ -141,7 +143,7 @@ def new_session() -> str:
     return f"s-{uuid.uuid4().hex[:12]}"
 
 
-def post_over_the_window(live: Live, session: str) -> list[str]:
+def post_over_the_window(live: CompactingServer, session: str) -> list[str]:
     """One message more than the window, which starts a compaction; what was posted."""
     posted = [f"m{i}" for i in range(WINDOW + 1)]
     live.post(session, *posted)
@@ -156,7 +158,7 @@ def contents(memory: dict) -> list[str]:
 
 
 def test_a_post_returns_before_the_summary_is_answered(
-    make_live: Callable[..., Live], scripted_llm: ScriptedOpenAI, gate: threading.Event
+    make_live: Callable[..., CompactingServer], scripted_llm: ScriptedOpenAI, gate: threading.Event
 ) -> None:
     live = make_live()
     session = new_session()
@@ -172,7 +174,7 @@ def test_a_post_returns_before_the_summary_is_answered(
 @pytest.mark.parametrize("api", ["chat", "completions"])
 @pytest.mark.parametrize("stream", [False, True])
 def test_after_compaction_the_summary_is_the_context_and_the_newest_half_remains(
-    make_live: Callable[..., Live], scripted_llm: ScriptedOpenAI, api: str, stream: bool
+    make_live: Callable[..., CompactingServer], scripted_llm: ScriptedOpenAI, api: str, stream: bool
 ) -> None:
     scripted_llm.responder = lambda prompt: SUMMARY
     live = make_live(api=api, stream=stream)
@@ -186,7 +188,7 @@ def test_after_compaction_the_summary_is_the_context_and_the_newest_half_remains
 
 
 def test_the_llm_receives_motorheads_prompt_with_the_messages_beyond_the_newest_half(
-    make_live: Callable[..., Live], scripted_llm: ScriptedOpenAI
+    make_live: Callable[..., CompactingServer], scripted_llm: ScriptedOpenAI
 ) -> None:
     scripted_llm.responder = lambda prompt: SUMMARY
     live = make_live()
@@ -204,7 +206,7 @@ def test_the_llm_receives_motorheads_prompt_with_the_messages_beyond_the_newest_
 
 
 def test_tokens_add_up_over_successive_summaries(
-    make_live: Callable[..., Live], scripted_llm: ScriptedOpenAI
+    make_live: Callable[..., CompactingServer], scripted_llm: ScriptedOpenAI
 ) -> None:
     scripted_llm.responder = lambda prompt: SUMMARY
     live = make_live()
@@ -219,7 +221,7 @@ def test_tokens_add_up_over_successive_summaries(
 
 
 def test_the_previous_summary_is_carried_into_the_next_prompt(
-    make_live: Callable[..., Live], scripted_llm: ScriptedOpenAI
+    make_live: Callable[..., CompactingServer], scripted_llm: ScriptedOpenAI
 ) -> None:
     scripted_llm.responder = lambda prompt: SUMMARY
     live = make_live()
@@ -232,7 +234,7 @@ def test_the_previous_summary_is_carried_into_the_next_prompt(
 
 
 def test_exactly_the_summarized_messages_are_removed_while_posts_arrive(
-    make_live: Callable[..., Live], scripted_llm: ScriptedOpenAI, gate: threading.Event
+    make_live: Callable[..., CompactingServer], scripted_llm: ScriptedOpenAI, gate: threading.Event
 ) -> None:
     live = make_live()
     session = new_session()
@@ -255,7 +257,7 @@ def test_exactly_the_summarized_messages_are_removed_while_posts_arrive(
 
 
 def test_a_failed_summary_loses_nothing_and_is_retried_until_it_succeeds(
-    make_live: Callable[..., Live], scripted_llm: ScriptedOpenAI
+    make_live: Callable[..., CompactingServer], scripted_llm: ScriptedOpenAI
 ) -> None:
     scripted_llm.fail_next = 10_000
     scripted_llm.responder = lambda prompt: SUMMARY
@@ -275,7 +277,7 @@ def test_a_failed_summary_loses_nothing_and_is_retried_until_it_succeeds(
 
 
 def test_a_delete_during_a_summary_does_not_bring_the_session_back(
-    make_live: Callable[..., Live], scripted_llm: ScriptedOpenAI, gate: threading.Event
+    make_live: Callable[..., CompactingServer], scripted_llm: ScriptedOpenAI, gate: threading.Event
 ) -> None:
     live = make_live()
     session = new_session()
@@ -289,7 +291,7 @@ def test_a_delete_during_a_summary_does_not_bring_the_session_back(
 
 
 def test_a_session_refilled_during_a_summary_keeps_its_new_messages(
-    make_live: Callable[..., Live], scripted_llm: ScriptedOpenAI, gate: threading.Event
+    make_live: Callable[..., CompactingServer], scripted_llm: ScriptedOpenAI, gate: threading.Event
 ) -> None:
     live = make_live()
     session = new_session()
@@ -328,7 +330,7 @@ def test_a_session_over_its_window_is_summarized_at_start_without_a_post(
 
 
 def test_a_lock_left_by_a_dead_replica_is_taken_over_once_it_expires(
-    make_live: Callable[..., Live],
+    make_live: Callable[..., CompactingServer],
     scripted_llm: ScriptedOpenAI,
     store_kind: str,
     tmp_path: Path,
@@ -353,7 +355,7 @@ def test_a_lock_left_by_a_dead_replica_is_taken_over_once_it_expires(
 
 
 def test_the_lock_is_kept_alive_while_a_slow_summary_runs(
-    make_live: Callable[..., Live],
+    make_live: Callable[..., CompactingServer],
     scripted_llm: ScriptedOpenAI,
     gate: threading.Event,
     store_kind: str,

@@ -23,10 +23,10 @@ from tests.support.loopback import LoopbackHTTP
 class MotorheadLike:
     window: int = 12
     managed: bool = False
+    """Wrap JSON answers in {"data": ...} as Metal's managed Motörhead did."""
     drop_idle: bool = False
     """Close each connection after answering, without saying so, as a server whose
     keep-alive timeout has passed does between two requests of a client."""
-    """Wrap JSON answers in {"data": ...} as Metal's managed Motörhead did."""
     sessions: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     """Each session's messages, newest first, as Motörhead's Redis list."""
     contexts: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,243 @@
+"""The REPL's controller: reads lines, runs slash commands, sends messages, shows answers.
+
+Ctrl-C during an answer cancels that answer only: Conversation.turn saves a turn after a
+complete answer, so a cancelled one never reaches the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from chatcli.answers import Answer, MarkdownAnswer, PlainAnswer
+from chatcli.config import Settings
+from chatcli.env import Environment
+from chatcli.errors import ChatcliError
+from chatcli.repl.inputs import InputSource
+from chatcli.slash import BlockReader, Slash, help_text, parse_line
+
+if TYPE_CHECKING:
+    from chatcli.client import MotorheadClient
+    from chatcli.conversation import Conversation
+
+SESSIONS_SHOWN = 20
+"""/sessions shows the most recent ones; `chatcli sessions` pages through all of them."""
+SESSIONS_PAGE = 1000
+
+
+class Chat:
+    """One REPL: reads lines, runs slash commands, sends messages, and shows the answers."""
+
+    def __init__(
+        self,
+        env: Environment,
+        settings: Settings,
+        conversation: Conversation,
+        client: MotorheadClient,
+        source: InputSource,
+        *,
+        raw: bool = False,
+    ) -> None:
+        self.env = env
+        self.settings = settings
+        self.conversation = conversation
+        self.client = client
+        self.source = source
+        self.raw = raw
+        self.markdown = env.stdout_isatty and not raw and settings.chat.markdown
+        self.answer: Answer | None = None
+        self._block = BlockReader()
+        self._leaving = False
+
+    @property
+    def session_id(self) -> str:
+        return self.conversation.session_id
+
+    def run(self) -> None:
+        while True:
+            try:
+                line = self.source.read(continuation=self._block.open)
+            except KeyboardInterrupt:
+                # Like a shell: Ctrl-C at the prompt drops the line (and any open block).
+                self._block.reset()
+                continue
+            except EOFError:
+                if self._block.open:
+                    self.status('unfinished """ block not sent')
+                return
+            if self._block.wants(line):
+                text = self._block.feed(line)
+                if text is not None and text.strip():
+                    self.send(text)
+                continue
+            parsed = parse_line(line)
+            if parsed is None:
+                continue
+            if isinstance(parsed, Slash):
+                if not self.command(parsed):
+                    return
+                continue
+            self.send(parsed)
+
+    def send(self, text: str) -> None:
+        """One turn; whatever goes wrong is one line on stderr and the REPL carries on."""
+        answer_view = self._new_answer()
+        self.answer = answer_view
+        try:
+            answer = self.conversation.turn(text, on_token=answer_view.feed)
+        except KeyboardInterrupt:
+            answer_view.cancel()
+            self.cancelled()
+            return
+        except ChatcliError as exc:
+            answer_view.cancel()
+            self.error(exc.message)
+            return
+        except Exception as exc:  # a chat must survive a bug in one turn
+            answer_view.cancel()
+            self.error(_unexpected(exc))
+            return
+        finally:
+            self.answer = None
+        try:
+            answer_view.finish(answer)
+        except KeyboardInterrupt:
+            # The turn is saved by now; only its display is cut short.
+            answer_view.cancel()
+
+    def command(self, slash: Slash) -> bool:
+        """Run a slash command; False means leave the REPL."""
+        if slash.error is not None:
+            self.status(slash.error)
+            return True
+        try:
+            HANDLERS[slash.name](self, slash.arg)
+        except KeyboardInterrupt:
+            self.cancelled()
+        except ChatcliError as exc:
+            self.error(exc.message)
+        return not self._leaving
+
+    def _cmd_exit(self, arg: str | None) -> None:
+        self._leaving = True
+
+    def _cmd_help(self, arg: str | None) -> None:
+        self.say(help_text())
+
+    def _cmd_history(self, arg: str | None) -> None:
+        from chatcli.render import console_for, print_transcript
+
+        memory = self.client.memory(self.session_id)
+        if memory.is_empty:
+            self.status(f"session {self.session_id} has no messages yet")
+            return
+        console = console_for(self.env, self.env.stdout, force_plain=self.raw)
+        print_transcript(console, memory, raw=self.raw)
+
+    def _cmd_summary(self, arg: str | None) -> None:
+        memory = self.client.memory(self.session_id)
+        summary = memory.summary
+        if summary is None:
+            self.status("no summary yet")
+        else:
+            self.say(summary)
+
+    def _cmd_sessions(self, arg: str | None) -> None:
+        namespace = self.settings.memory.namespace
+        ids: list[str] = []
+        for page in range(1, 101):
+            batch = self.client.sessions(namespace=namespace, page=page, size=SESSIONS_PAGE)
+            ids.extend(batch)
+            if len(batch) < SESSIONS_PAGE:
+                break
+        if not ids:
+            self.status("no sessions on the server yet")
+            return
+        shown = ids[-SESSIONS_SHOWN:]
+        if len(ids) > len(shown):
+            self.status(f"{len(ids) - len(shown)} older sessions not shown: see `chatcli sessions`")
+        for session_id in shown:
+            mark = "*" if session_id == self.session_id else " "
+            self.say(f"{mark} {session_id}")
+        if self.session_id not in ids:
+            self.status(f"(this session, {self.session_id}, has nothing saved yet)")
+
+    def _cmd_session(self, arg: str | None) -> None:
+        if arg is None:
+            self.say(self.session_id)
+            return
+        self._switch(arg)
+        memory = self.client.memory(arg)
+        if memory.is_empty:
+            self.status(f"session {arg} (new)")
+        else:
+            self.status(f"session {arg}: {len(memory.messages)} messages")
+
+    def _cmd_new(self, arg: str | None) -> None:
+        from chatcli.state import new_session_id
+
+        session_id = new_session_id()
+        self._switch(session_id)
+        self.status(f"session {session_id} (new)")
+
+    def _cmd_clear(self, arg: str | None) -> None:
+        question = f"delete session {self.session_id} and its summary from the memory server?"
+        if self.source.interactive and not self.source.confirm(question):
+            self.status("kept")
+            return
+        self.client.delete(self.session_id, namespace=self.settings.memory.namespace)
+        self.status(f"cleared session {self.session_id}")
+
+    def _cmd_verbose(self, arg: str | None) -> None:
+        self.conversation.verbose = not self.conversation.verbose
+        state = "on (on stderr)" if self.conversation.verbose else "off"
+        self.status(f"verbose trace {state}")
+
+    def _switch(self, session_id: str) -> None:
+        from chatcli.state import remember_session
+
+        self.conversation.session_id = session_id
+        remember_session(self.env, session_id)
+
+    def _new_answer(self) -> Answer:
+        if self.markdown:
+            from chatcli.render import console_for
+
+            return MarkdownAnswer(console_for(self.env, self.env.stdout))
+        return PlainAnswer(self.env.stdout)
+
+    def say(self, text: str) -> None:
+        """What the user asked to see: stdout."""
+        print(text, file=self.env.stdout, flush=True)
+
+    def status(self, text: str) -> None:
+        """About the REPL rather than the conversation: stderr, so stdout stays the answers."""
+        print(text, file=self.env.stderr, flush=True)
+
+    def cancelled(self) -> None:
+        # A terminal echoes "^C" where the cursor is; on a tty, write over it.
+        self.status(("\r" if self.env.stderr_isatty else "") + "(cancelled)")
+
+    def error(self, message: str) -> None:
+        print(f"chatcli: error: {message}", file=self.env.stderr, flush=True)
+
+
+def _unexpected(exc: Exception) -> str:
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    return f"unexpected {type(exc).__name__}: {detail} (run with --debug for the traceback)"
+
+
+Handler = Callable[[Chat, str | None], None]
+
+HANDLERS: dict[str, Handler] = {
+    "help": Chat._cmd_help,
+    "history": Chat._cmd_history,
+    "summary": Chat._cmd_summary,
+    "sessions": Chat._cmd_sessions,
+    "session": Chat._cmd_session,
+    "new": Chat._cmd_new,
+    "clear": Chat._cmd_clear,
+    "verbose": Chat._cmd_verbose,
+    "exit": Chat._cmd_exit,
+}
+"""Each of chatcli.slash.COMMANDS by its canonical name (a test holds the two to each other)."""
