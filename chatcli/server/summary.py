@@ -1,24 +1,18 @@
-"""Motörhead's progressive summary: the prompt, the token-budget chunking, and the LLM call.
+"""Motörhead's progressive summary: the prompt, the token-budget chunking, the answer's
+reading, and the `Summarizer` seam the compactor holds.
 
 The prompt text and the budget (p50k_base: 4096 in all, 512 kept for the summary, 230 of
 buffer) are Motörhead's, so a session moved over from Motörhead keeps getting summaries in
-the same voice. Everything but `LLMSummarizer.summarize` is a plain function, tested
-without a model or a network.
+the same voice. Everything here is a plain function, tested without a model or a network;
+the ways of running it against an LLM are in summary_workers.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import threading
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from chatcli.server.store import Message
+from chatcli.server.store import Message, message_line
 from chatcli.server.tokens import count_tokens, truncate_tokens
 
 if TYPE_CHECKING:
@@ -60,10 +54,37 @@ class Summarizer(Protocol):
         LLM tokens spent on it."""
         ...
 
+    def warm(self) -> None:
+        """Build the model now. A long-running server does this before it listens: the
+        first build imports LangChain for seconds, holding the GIL against every request,
+        and a model that cannot be built is better said at start than at the first summary.
+        """
+        ...
 
-def message_line(message: Message) -> str:
-    """Motörhead's stored form of a message, which is also how its prompt shows it."""
-    return f"{message.role}: {message.content}"
+    def close(self) -> None:
+        """Stop what runs summaries and release it; a summary in flight is not committed
+        yet, so ending it loses nothing."""
+        ...
+
+
+class SummaryFailed(Exception):
+    """A summary failed where its exception could not travel (a worker process): the
+    failure as plain data, its exception's class name and first line."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+        self.detail = detail
+
+
+def failure_line(exc: BaseException) -> str:
+    """One line naming what failed: the class and the first line of its message, for
+    a failure raised here or reported by a worker."""
+    if isinstance(exc, SummaryFailed):
+        return str(exc)
+    text = str(exc)
+    detail = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
 def build_prompt(context: str | None, lines: Sequence[str]) -> str:
@@ -186,180 +207,3 @@ def chunk_budget(llm_settings: LLMSettings) -> int:
         return MAX_MESSAGE_TOKENS
     reserved = 2 * SUMMARY_MAX_TOKENS + count_tokens(build_prompt(None, []))
     return max(64, min(MAX_MESSAGE_TOKENS, llm_settings.context_size - reserved))
-
-
-class SummaryModel:
-    """The summarizer's LLM, built on first use and then reused; calling it is one
-    completion. Building it is what imports LangChain (or loads a local model), so a
-    server that never needs a summary never pays for that. Both summarizers hold one:
-    LLMSummarizer in the server's process, ProcessSummarizer in each worker.
-    """
-
-    def __init__(self, llm_settings: LLMSettings) -> None:
-        limit = min(llm_settings.max_tokens, SUMMARY_MAX_TOKENS)
-        self._settings = replace(llm_settings, max_tokens=limit)
-        self._llm: Any = None
-        self._lock = threading.Lock()
-
-    def build(self) -> Any:
-        with self._lock:
-            if self._llm is None:
-                from chatcli.llm import make_llm
-
-                self._llm = make_llm(self._settings, streaming=False)
-            return self._llm
-
-    def __call__(self, prompt: str) -> tuple[str, int | None]:
-        # No LOCAL_CALL_LOCK here: chatcli.local_llm.LocalLLM takes it around every call
-        # itself, and the lock is not re-entrant.
-        return _generate(self.build(), prompt)
-
-
-class LLMSummarizer:
-    """Summaries from the configured LLM (openai or local), on threads of the caller's
-    process: the embedded server's, sharing the chat's loaded model. Calls run on a
-    thread pool of their own: a slow LLM must not take the threads the request path uses.
-    """
-
-    def __init__(self, llm_settings: LLMSettings) -> None:
-        self._model = SummaryModel(llm_settings)
-        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="summarizer")
-        self._budget = chunk_budget(llm_settings)
-
-    async def summarize(self, context: str | None, messages: list[Message]) -> tuple[str, int]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, summarize_chunks, self._model, context, messages, self._budget
-        )
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
-    def warm(self) -> None:
-        """Build the model now. A long-running server does this before it listens: the
-        first build imports LangChain for seconds, holding the GIL against every request,
-        and a model that cannot be built is better said at start than at the first summary.
-        """
-        self._model.build()
-
-
-def _generate(llm: Any, prompt: str) -> tuple[str, int | None]:
-    """One completion, with the usage the provider reports when it reports any."""
-    from langchain_core.language_models import BaseChatModel
-
-    if isinstance(llm, BaseChatModel):
-        from langchain_core.messages import HumanMessage, SystemMessage
-
-        result = llm.generate([[SystemMessage(SYSTEM_MESSAGE), HumanMessage(prompt)]])
-    else:
-        result = llm.generate([prompt])
-    generation = result.generations[0][0]
-    usage = (result.llm_output or {}).get("token_usage") or {}
-    reported = usage.get("total_tokens")
-    if reported is None:
-        metadata = getattr(getattr(generation, "message", None), "usage_metadata", None)
-        if metadata:
-            reported = metadata.get("total_tokens")
-    return generation.text, reported
-
-
-class ProcessSummarizer:
-    """Summaries from the configured LLM, made in worker processes: `chatcli serve`'s.
-
-    A summary is mostly Python work (LangChain building the request and parsing the
-    answer, counting tokens) that would hold the GIL against the event loop answering
-    POSTs; in a process of its own it costs the server nothing but a pickle. Workers
-    are spawned, not forked, so none inherits the server's event loop or sockets. The
-    embedded server keeps LLMSummarizer's threads, to share the chat's loaded model.
-    """
-
-    def __init__(self, llm_settings: LLMSettings, workers: int | None = None) -> None:
-        from chatcli.config import resolve_provider
-
-        self._settings = llm_settings
-        self._budget = chunk_budget(llm_settings)
-        # A local model is CPU-bound and loaded once per worker: one is enough.
-        local = resolve_provider(llm_settings) == "local"
-        self._workers = workers or (1 if local else 2)
-        self._pool: ProcessPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
-
-    def _executor(self) -> ProcessPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                import multiprocessing
-
-                self._pool = ProcessPoolExecutor(
-                    max_workers=self._workers,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_worker_init,
-                    initargs=(self._settings, os.getpid()),
-                )
-            return self._pool
-
-    def warm(self) -> None:
-        """Start a worker and build its model now (see LLMSummarizer.warm)."""
-        try:
-            self._executor().submit(_worker_warm).result()
-        except BaseException:
-            self.close()
-            raise
-
-    async def summarize(self, context: str | None, messages: list[Message]) -> tuple[str, int]:
-        loop = asyncio.get_running_loop()
-        pool = self._executor()
-        try:
-            return await loop.run_in_executor(
-                pool, _worker_summarize, context, messages, self._budget
-            )
-        except BrokenProcessPool:
-            # A worker died (killed, out of memory): the compactor retries the summary,
-            # and the retry gets a fresh pool.
-            with self._pool_lock:
-                if self._pool is pool:
-                    self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-
-    def close(self) -> None:
-        """Stop the workers now and release the pool's queues and semaphores.
-
-        A summary in flight is not committed yet, so ending it loses nothing: the session
-        stays over its window and is summarized at the next start. Waiting for the pool
-        lets its semaphores be released here; a process that then ends without
-        finalization (see chatcli.cli.main) leaves none for the resource tracker to report.
-        """
-        with self._pool_lock:
-            pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-_worker_model: SummaryModel | None = None
-
-
-def _worker_init(settings: LLMSettings, server_pid: int) -> None:
-    global _worker_model
-    _worker_model = SummaryModel(settings)
-    threading.Thread(target=_exit_with, args=(server_pid,), daemon=True).start()
-
-
-def _exit_with(server_pid: int) -> None:
-    """A pool's workers each hold their task queue's writing end, so a server that was
-    killed never closes it for them: without this they would outlive it forever."""
-    while os.getppid() == server_pid:
-        time.sleep(0.5)
-    os._exit(0)
-
-
-def _worker_warm() -> None:
-    assert _worker_model is not None
-    _worker_model.build()
-
-
-def _worker_summarize(context: str | None, messages: list[Message], budget: int) -> tuple[str, int]:
-    assert _worker_model is not None
-    return summarize_chunks(_worker_model, context, messages, budget)

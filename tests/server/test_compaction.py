@@ -24,7 +24,8 @@ from chatcli.config import LLMSettings, ServerSettings
 from chatcli.server.app import create_app
 from chatcli.server.compactor import Compactor
 from chatcli.server.store import Message, Store
-from chatcli.server.summarizer import LLMSummarizer, build_prompt
+from chatcli.server.summary import build_prompt
+from chatcli.server.summary_workers import LLMSummarizer
 from tests.support.procs import RedisServer, free_port
 from tests.support.scripted_openai import ScriptedOpenAI
 from tests.support.summaries import summarized_lines
