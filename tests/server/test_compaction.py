@@ -432,15 +432,19 @@ def test_a_worker_processs_failed_summary_is_logged_by_its_cause_and_the_same_wo
     (pid,) = summarizer.worker_pids()
     store = SQLiteStore(tmp_path / "memory.db")
     compactor = Compactor(store, WINDOW, summarizer, max_backoff=0.2)
-    with (
-        caplog.at_level(logging.WARNING, "chatcli.server.compactor"),
-        live_server(store, compactor) as live,
-    ):
-        session = new_session()
-        post_over_the_window(live, session)
-        live.wait_idle()
-        assert live.memory(session)["context"] == SUMMARY
-        assert summarizer.worker_pids() == [pid]
+    # The handler goes on the compactor's logger itself: the embedded server's log file
+    # stops its parent logger from propagating to the root, where caplog listens.
+    logger = logging.getLogger("chatcli.server.compactor")
+    logger.addHandler(caplog.handler)
+    try:
+        with live_server(store, compactor) as live:
+            session = new_session()
+            post_over_the_window(live, session)
+            live.wait_idle()
+            assert live.memory(session)["context"] == SUMMARY
+            assert summarizer.worker_pids() == [pid]
+    finally:
+        logger.removeHandler(caplog.handler)
     (failure,) = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
     assert "InternalServerError: Error code: 500 - scripted failure" in failure
     assert "\n" not in failure
