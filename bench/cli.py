@@ -246,8 +246,8 @@ import langchain_classic.chains, langchain_core.prompts, chatcli.memory, chatcli
 import llama_cpp, chatcli.local_llm, chatcli.server.app, chatcli.server.embedded, uvicorn
 t1 = time.perf_counter()
 from chatcli.config import LLMSettings
-from chatcli.llm import load_local_model
-load_local_model(LLMSettings(provider="local"))
+from chatcli.local_models import LocalModels
+LocalModels().load(LLMSettings(provider="local"))
 t2 = time.perf_counter()
 try:
     app(["ask", "--llm", "local", "-s", sys.argv[1], "hi im bob"])

@@ -8,7 +8,7 @@ from chatcli.answers import PlainAnswer
 from chatcli.config import Settings
 from chatcli.env import Environment
 from chatcli.errors import UsageError
-from chatcli.llm import preload
+from chatcli.local_models import LocalModels
 from chatcli.memory_server import open_memory
 from chatcli.state import remember_session, resolve_session
 
@@ -25,13 +25,16 @@ def run_ask(
 ) -> None:
     session_id, is_new = resolve_session(env, session, cont)
     text = read_question(env, question)
-    preload(settings.llm)
+    models = LocalModels()
+    models.preload(settings.llm)
     from chatcli.conversation import Conversation
     from chatcli.render import trace_stream
 
-    with open_memory(env, settings) as url:
+    with open_memory(env, settings, models) as url:
         trace = trace_stream(env)
-        conversation = Conversation(settings, url, session_id, verbose=verbose, trace=trace)
+        conversation = Conversation(
+            settings, url, session_id, verbose=verbose, trace=trace, models=models
+        )
         try:
             if json_out:
                 answer = conversation.turn(text)

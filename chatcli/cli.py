@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -92,7 +93,7 @@ def chat(
     from chatcli.repl import run_chat
 
     flags = {**_llm_flags(model, llm), "memory": {"url": memory_url}}
-    run(ctx, flags, run_chat, session=session, cont=cont, verbose=verbose, raw=raw)
+    run(ctx, flags, partial(run_chat, session=session, cont=cont, verbose=verbose, raw=raw))
 
 
 @app.command()
@@ -113,16 +114,10 @@ def ask(
     from chatcli.ask import run_ask
 
     flags = {**_llm_flags(model, llm), "memory": {"url": memory_url}}
-    run(
-        ctx,
-        flags,
-        run_ask,
-        question=question,
-        session=session,
-        cont=cont,
-        json_out=json_out,
-        verbose=verbose,
+    command = partial(
+        run_ask, question=question, session=session, cont=cont, json_out=json_out, verbose=verbose
     )
+    run(ctx, flags, command)
 
 
 @app.command()
@@ -138,15 +133,8 @@ def sessions(
     from chatcli.manage import list_sessions
 
     flags = {"memory": {"url": memory_url}}
-    run(
-        ctx,
-        flags,
-        list_sessions,
-        namespace=namespace,
-        page=page,
-        size=size,
-        json_out=json_out,
-    )
+    command = partial(list_sessions, namespace=namespace, page=page, size=size, json_out=json_out)
+    run(ctx, flags, command)
 
 
 @app.command()
@@ -161,7 +149,7 @@ def history(
     from chatcli.manage import show_history
 
     flags = {"memory": {"url": memory_url}}
-    run(ctx, flags, show_history, session=session, json_out=json_out, raw=raw)
+    run(ctx, flags, partial(show_history, session=session, json_out=json_out, raw=raw))
 
 
 @app.command()
@@ -176,7 +164,7 @@ def clear(
     from chatcli.manage import clear_session
 
     flags = {"memory": {"url": memory_url}}
-    run(ctx, flags, clear_session, session=session, yes=yes, namespace=namespace)
+    run(ctx, flags, partial(clear_session, session=session, yes=yes, namespace=namespace))
 
 
 @config_app.command("show")
@@ -184,7 +172,7 @@ def config_show(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     """Print the settings in force, secrets masked."""
     from chatcli.manage import show_config
 
-    run(ctx, {}, show_config, json_out=json_out, config=ctx.obj.config_path)
+    run(ctx, {}, partial(show_config, json_out=json_out, config=ctx.obj.config_path))
 
 
 @config_app.command("path")
@@ -192,7 +180,7 @@ def config_path(ctx: typer.Context) -> None:
     """Print the config file's path."""
     from chatcli.manage import show_config_path
 
-    run(ctx, {}, show_config_path, config=ctx.obj.config_path)
+    run(ctx, {}, partial(show_config_path, config=ctx.obj.config_path))
 
 
 @app.command()

@@ -2,16 +2,18 @@
 
 The merge is plain functions over plain dicts (`merge_layers`, `env_layer`,
 `motorhead_env_layer`, `coerce`) so it is tested without files or processes;
-`load_settings` is the one edge that reads a file.
+`load_settings` is the one edge that reads a file. A key's type annotation is its
+whole declaration: `coerce` reads the type, and a `Literal` lists the key's choices.
 """
 
 from __future__ import annotations
 
 import tomllib
+import types
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from chatcli.env import Environment
 from chatcli.errors import ConfigError
@@ -20,11 +22,17 @@ SECRET_KEYS = frozenset({"api_key"})
 MASK = "********"
 
 
+Provider = Literal["auto", "local", "openai"]
+Api = Literal["chat", "completions"]
+StoreKind = Literal["sqlite", "redis"]
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
 @dataclass(frozen=True)
 class LLMSettings:
-    provider: str = "auto"
+    provider: Provider = "auto"
     model: str = "gpt-4o-mini"
-    api: str = "chat"
+    api: Api = "chat"
     base_url: str | None = None
     api_key: str | None = None
     temperature: float | None = None
@@ -49,7 +57,7 @@ class MemorySettings:
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
-    store: str = "sqlite"
+    store: StoreKind = "sqlite"
     db: str | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
     window: int = 12
@@ -62,7 +70,7 @@ class ServerSettings:
     max_connections: int = 1000
     long_term_memory: bool = False
     summarize: bool = True
-    log_level: str = "info"
+    log_level: LogLevel = "info"
 
 
 @dataclass(frozen=True)
@@ -84,13 +92,6 @@ SECTIONS: dict[str, type] = {
     "memory": MemorySettings,
     "server": ServerSettings,
     "chat": ChatSettings,
-}
-
-CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("llm", "provider"): ("auto", "local", "openai"),
-    ("llm", "api"): ("chat", "completions"),
-    ("server", "store"): ("sqlite", "redis"),
-    ("server", "log_level"): ("critical", "error", "warning", "info", "debug"),
 }
 
 Layer = dict[str, dict[str, Any]]
@@ -158,38 +159,50 @@ def coerce(section: str, key: str, value: Any) -> Any:
     if cls is None:
         expected = ", ".join(SECTIONS)
         raise ConfigError(f"unknown config section [{section}]: expected one of {expected}")
-    types = {f.name: f.type for f in fields(cls)}
-    if key not in types:
+    hints = get_type_hints(cls)
+    if key not in hints:
         raise ConfigError(
             f"unknown config key {section}.{key}: see config.example.toml for the keys"
         )
-    kind = str(types[key])
+    kind, choices = field_kind(hints[key])
     try:
-        if value is None:
-            result = None
-        elif kind.startswith("bool"):
-            result = _to_bool(value)
-        elif kind.startswith("int"):
-            if isinstance(value, bool):
-                raise ValueError
-            result = int(value)
-        elif kind.startswith("float"):
-            if isinstance(value, bool):
-                raise ValueError
-            result = float(value)
-        else:
-            if not isinstance(value, str):
-                raise ValueError
-            result = value
+        result = None if value is None else _convert(kind, value)
     except ValueError:
-        expected = kind.split(" ")[0].replace("str", "text")
+        expected = TYPE_WORDS[kind]
         raise ConfigError(f"{section}.{key} must be {expected}, got {value!r}") from None
-    choices = CHOICES.get((section, key))
     if choices and result not in choices:
         raise ConfigError(f"{section}.{key} must be one of {', '.join(choices)}, got {result!r}")
-    if kind.startswith("int") and result is not None and result < 0:
+    if kind is int and result is not None and result < 0:
         raise ConfigError(f"{section}.{key} must not be negative, got {result}")
     return result
+
+
+TYPE_WORDS: dict[type, str] = {bool: "bool", int: "int", float: "float", str: "text"}
+"""How an error names each kind of value."""
+
+
+def field_kind(hint: Any) -> tuple[type, tuple[str, ...]]:
+    """A settings field's value type, without its `| None`, and its choices when a
+    `Literal` lists them (a Literal of text is text)."""
+    if get_origin(hint) in (Union, types.UnionType):
+        (hint,) = [arg for arg in get_args(hint) if arg is not type(None)]
+    if get_origin(hint) is Literal:
+        return str, get_args(hint)
+    if hint not in TYPE_WORDS:
+        raise TypeError(f"a settings field of type {hint!r} has no coercion")
+    return hint, ()
+
+
+def _convert(kind: type, value: Any) -> Any:
+    if kind is bool:
+        return _to_bool(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return value
+    if isinstance(value, bool):
+        raise ValueError(value)
+    return kind(value)
 
 
 def _to_bool(value: Any) -> bool:

@@ -12,13 +12,16 @@ import functools
 import sys
 import warnings
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from chatcli.config import Settings
 from chatcli.errors import LLMError
 from chatcli.llm import STOP, make_llm
 from chatcli.memory_server import memory_api_key
 from chatcli.prompt import INPUT_VARIABLES, TEMPLATE
+
+if TYPE_CHECKING:
+    from chatcli.local_models import LocalModels
 
 TokenSink = Callable[[str], None]
 
@@ -32,8 +35,11 @@ class Conversation:
         *,
         verbose: bool = False,
         trace: IO[str] | None = None,
+        models: LocalModels | None = None,
     ) -> None:
         self.settings = settings
+        self.models = models
+        """Loads a local model: the command's, shared with its embedded summarizer."""
         self.memory_url = memory_url
         self.session_id = session_id
         self.verbose = verbose
@@ -54,7 +60,7 @@ class Conversation:
             # LangChain's imports add a filter that surfaces its deprecation warnings
             # (LLMChain, the memory classes); the seed's API is the point, so silence them.
             warnings.simplefilter("ignore")
-            llm = make_llm(self.settings.llm)
+            llm = make_llm(self.settings.llm, models=self.models)
             self._memory = ChatcliMotorheadMemory(
                 url=self.memory_url,
                 session_id=self.session_id,

@@ -5,8 +5,8 @@ carries no chat template: it continues text. The seed's prompt is a transcript e
 "AI:", which is exactly what a base model continues well, so the prompt goes in as raw
 text. A base model also runs on into invented turns; the blank line and the next
 speaker's tag end its answer. LangChain's LlamaCpp wrapper is not used because it loads
-its own copy of the model; this one shares the process's single instance with the
-summarizer (see chatcli.llm.load_local_model).
+its own copy of the model; this one shares the command's loaded model with the
+summarizer (see chatcli.local_models.LocalModels).
 """
 
 from __future__ import annotations
@@ -18,13 +18,17 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.llms import LLM
 from langchain_core.outputs import GenerationChunk
 
-from chatcli.llm import LOCAL_CALL_LOCK
+from chatcli.local_models import LocalModels
 
 BASE_MODEL_STOPS = ["\n\n", "\nHuman:", "\nAI:"]
 
 
 class LocalLLM(LLM):
     model: Any
+    """A llama.cpp model loaded by `models`."""
+    models: LocalModels
+    """The model's owner: its call lock serializes completions (llama.cpp contexts are not
+    thread-safe), and holding it keeps what the model logs through alive with the model."""
     max_tokens: int = 512
     temperature: float = 0.2
     streaming: bool = True
@@ -55,7 +59,7 @@ class LocalLLM(LLM):
     ) -> str:
         if self.streaming:
             return "".join(chunk.text for chunk in self._stream(prompt, stop, run_manager))
-        with LOCAL_CALL_LOCK:
+        with self.models.call_lock:
             result = self.model.create_completion(**self._request(prompt, stop, False))
         return result["choices"][0]["text"]
 
@@ -66,7 +70,7 @@ class LocalLLM(LLM):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[GenerationChunk]:
-        with LOCAL_CALL_LOCK:
+        with self.models.call_lock:
             for part in self.model.create_completion(**self._request(prompt, stop, True)):
                 text = part["choices"][0]["text"]
                 if not text:

@@ -5,19 +5,25 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatcli.client import MotorheadClient, SessionMemory, parse_memory, refused_input
 from chatcli.config import Settings
 from chatcli.env import Environment
 
+if TYPE_CHECKING:
+    from chatcli.local_models import LocalModels
+
 
 @contextmanager
-def open_memory(env: Environment, settings: Settings) -> Iterator[str]:
+def open_memory(
+    env: Environment, settings: Settings, models: LocalModels | None = None
+) -> Iterator[str]:
     """Yield the memory base URL, checked once, so a down server fails before any LLM work.
 
     With no memory.url the server runs in this process on a loopback port over the same
-    SQLite file `chatcli serve` uses, so nothing has to be started first.
+    SQLite file `chatcli serve` uses, so nothing has to be started first; its summaries
+    load a local model through `models`, the command's, so they share the chat's.
     """
     if settings.memory.url:
         url = settings.memory.url.rstrip("/")
@@ -27,7 +33,7 @@ def open_memory(env: Environment, settings: Settings) -> Iterator[str]:
         return
     from chatcli.server.embedded import EmbeddedServer
 
-    with EmbeddedServer(settings) as url:
+    with EmbeddedServer(settings, models=models) as url:
         yield url.rstrip("/")
 
 

@@ -29,22 +29,23 @@ class Context:
         return Environment.from_environ()
 
 
-CommandFn = Callable[..., None]
+Command = Callable[[Environment, Settings], None]
+"""A command's function with its options bound (functools.partial), so a type checker
+sees every option reach a parameter of that name and type."""
 
 
 def run(
     ctx: typer.Context,
     flags: Layer,
-    fn: CommandFn,
+    command: Command,
     motorhead_env: bool = False,
-    **kwargs: Any,
 ) -> None:
-    """Load the settings, call `fn(env, settings, **kwargs)`, and map failures to exit codes."""
+    """Load the settings, call `command(env, settings)`, and map failures to exit codes."""
     state: Context = ctx.obj if isinstance(ctx.obj, Context) else Context(base=ctx.obj)
     env = state.environment()
     try:
         settings: Settings = load_settings(env, state.config_path, flags, motorhead_env)
-        fn(env, settings, **kwargs)
+        command(env, settings)
     except ChatcliError as exc:
         if state.debug:
             traceback.print_exc(file=env.stderr)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_type_hints
 
 import pytest
 
 from chatcli.config import (
     MASK,
+    SECTIONS,
     LLMSettings,
+    ServerSettings,
     build_settings,
     env_layer,
+    field_kind,
     load_settings,
     masked,
     merge_layers,
@@ -176,3 +180,18 @@ def test_masked_settings_hide_every_api_key() -> None:
 
 def test_masking_leaves_an_unset_key_unset() -> None:
     assert masked(build_settings({}))["llm"]["api_key"] is None
+
+
+def test_every_settings_key_has_a_type_coerce_knows() -> None:
+    for cls in SECTIONS.values():
+        for name, hint in get_type_hints(cls).items():
+            kind, _ = field_kind(hint)
+            assert kind in (bool, int, float, str), (cls.__name__, name)
+
+
+def test_a_keys_choices_are_the_literal_in_its_type() -> None:
+    assert field_kind(get_type_hints(LLMSettings)["provider"]) == (
+        str,
+        ("auto", "local", "openai"),
+    )
+    assert field_kind(get_type_hints(ServerSettings)["db"]) == (str, ())

@@ -10,7 +10,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from chatcli.config import LLMSettings
 from chatcli.errors import LLMError
-from chatcli.llm import STOP, load_local_model, make_llm
+from chatcli.llm import STOP, make_llm
+from chatcli.local_models import LocalModels
 
 LOCAL = LLMSettings(provider="local", max_tokens=24)
 BOB = "You are a chatbot having a conversation with a human.\n\n\nHuman: hi im bob\nAI:"
@@ -45,8 +46,9 @@ def test_a_configured_model_file_that_does_not_exist_is_a_one_line_error(tmp_pat
 
 
 @pytest.mark.local_model
-def test_the_bundled_model_is_loaded_once_per_process() -> None:
-    assert load_local_model(LOCAL) is load_local_model(LOCAL)
+def test_the_bundled_model_is_loaded_once_by_the_commands_local_models() -> None:
+    models = LocalModels()
+    assert models.load(LOCAL) is models.load(LOCAL)
 
 
 @pytest.mark.local_model

@@ -23,7 +23,7 @@ def run_chat(
 ) -> None:
     """The `chat` command: resolve the session, open the memory server, and run the REPL."""
     from chatcli.conversation import Conversation
-    from chatcli.llm import preload
+    from chatcli.local_models import LocalModels
     from chatcli.memory_server import client_for, open_memory
     from chatcli.state import remember_session, resolve_session
 
@@ -31,11 +31,14 @@ def run_chat(
     problem = session_id_problem(session_id)
     if problem is not None:
         raise UsageError(problem)
-    preload(settings.llm)
-    with open_memory(env, settings) as url:
+    models = LocalModels()
+    models.preload(settings.llm)
+    with open_memory(env, settings, models) as url:
         source = input_source or default_input(env, settings)
         trace = TraceStream(env.stderr)
-        conversation = Conversation(settings, url, session_id, verbose=verbose, trace=trace)
+        conversation = Conversation(
+            settings, url, session_id, verbose=verbose, trace=trace, models=models
+        )
         client = client_for(settings, url)
         try:
             chat = Chat(env, settings, conversation, client, source, raw=raw)

@@ -16,13 +16,17 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING
 
 from chatcli.server.store import Pending, Store
+from chatcli.server.summary import failure_line
 
 if TYPE_CHECKING:
     from chatcli.config import Settings
-    from chatcli.server.summarizer import Summarizer
+    from chatcli.local_models import LocalModels
+    from chatcli.server.summary import Summarizer
+    from chatcli.server.summary_workers import LLMSummarizer, ProcessSummarizer
 
 log = logging.getLogger("chatcli.server.compactor")
 
@@ -32,6 +36,17 @@ LOCK_TTL = 10.0
 live one refreshes its lock every third of this, however slow its LLM."""
 MAX_CONCURRENT = 4
 """Summaries running at once in one process; more would only queue inside the LLM."""
+
+
+class Outcome(Enum):
+    """What one summary under the lock left to do."""
+
+    DONE = "done"
+    """The session is within its window (or gone): nothing left."""
+    AGAIN = "again"
+    """Still over the window: summarize once more."""
+    LOCKED = "locked"
+    """Someone else holds (or held, and died with) the session's lock."""
 
 
 @dataclass
@@ -51,7 +66,7 @@ class Compactor:
         window: int,
         summarizer: Summarizer | None,
         *,
-        lock_ttl: float = 30.0,
+        lock_ttl: float = LOCK_TTL,
         max_backoff: float = 60.0,
     ) -> None:
         self.store = store
@@ -111,9 +126,8 @@ class Compactor:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._jobs.clear()
-        close = getattr(self.summarizer, "close", None)
-        if close is not None:
-            close()
+        if self.summarizer is not None:
+            self.summarizer.close()
 
     def busy(self) -> bool:
         """Whether any session's compaction is scheduled or running in this process."""
@@ -147,23 +161,22 @@ class Compactor:
                     raise
                 except Exception as exc:
                     log.warning(
-                        "summary of session %r failed (%s: %s); retrying in %.1fs",
+                        "summary of session %r failed (%s); retrying in %.1fs",
                         session_id,
-                        type(exc).__name__,
-                        str(exc).splitlines()[0] if str(exc) else "",
+                        failure_line(exc),
                         backoff,
                     )
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
                     continue
                 backoff = first_backoff
-                if outcome == "locked":
+                if outcome is Outcome.LOCKED:
                     # Someone else compacts it, or died holding the lock: look again when
                     # the lock must have expired, or sooner when a POST hints there is work.
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(job.wake.wait(), self.lock_ttl)
                     continue
-                if outcome == "again":
+                if outcome is Outcome.AGAIN:
                     continue
                 if not job.again:
                     return
@@ -171,30 +184,31 @@ class Compactor:
             if self._jobs.get(session_id) is job:
                 del self._jobs[session_id]
 
-    async def _compact_once(self, session_id: str) -> str:
-        """One summary under the lock: 'done', 'again' (still over the window) or 'locked'."""
+    async def _compact_once(self, session_id: str) -> Outcome:
+        """One summary under the lock."""
         assert self.summarizer is not None
         if self._slots is None:
             self._slots = asyncio.Semaphore(MAX_CONCURRENT)
         async with self._slots:
             if self._stopping or await self.store.count(session_id) <= self.window:
-                return "done"
+                return Outcome.DONE
             if not await self.store.try_lock(session_id, self.owner, self.lock_ttl):
-                return "locked"
+                return Outcome.LOCKED
             self._summarizing += 1
             try:
                 pending = await self.store.pending(session_id, keep=self.keep)
                 if pending is None:
-                    return "done"
+                    return Outcome.DONE
                 summary, tokens = await self._summarize_holding_lock(pending)
                 if not await self.store.refresh_lock(session_id, self.owner, self.lock_ttl):
                     # The lock expired and may be someone else's now: let them finish.
-                    return "locked"
+                    return Outcome.LOCKED
                 await self.store.commit_summary(pending, summary, tokens)
             finally:
                 self._summarizing -= 1
                 await self.store.unlock(session_id, self.owner)
-            return "again" if await self.store.count(session_id) > self.window else "done"
+            over = await self.store.count(session_id) > self.window
+            return Outcome.AGAIN if over else Outcome.DONE
 
     async def _summarize_holding_lock(self, pending: Pending) -> tuple[str, int]:
         """Run the summary while a side task keeps the lock alive, however slow the LLM is."""
@@ -215,16 +229,23 @@ class Compactor:
 
 
 def build_compactor(
-    store: Store, settings: Settings, *, worker_processes: bool = False
+    store: Store,
+    settings: Settings,
+    *,
+    worker_processes: bool = False,
+    models: LocalModels | None = None,
 ) -> Compactor | None:
     """The compactor the settings ask for; the LLM behind it is only built on first use.
 
     `worker_processes` is for `chatcli serve`: summaries in processes of their own, off
-    the request path's GIL (see ProcessSummarizer).
+    the request path's GIL (see ProcessSummarizer). Otherwise summaries run on threads
+    here, with a local model loaded by `models`: the command's, shared with its chat.
     """
     if not settings.server.summarize:
         return None
-    from chatcli.server.summarizer import LLMSummarizer, ProcessSummarizer
+    from chatcli.server.summary_workers import LLMSummarizer, ProcessSummarizer
 
-    summarizer = (ProcessSummarizer if worker_processes else LLMSummarizer)(settings.llm)
-    return Compactor(store, settings.server.window, summarizer, lock_ttl=LOCK_TTL)
+    summarizer: LLMSummarizer | ProcessSummarizer = (
+        ProcessSummarizer(settings.llm) if worker_processes else LLMSummarizer(settings.llm, models)
+    )
+    return Compactor(store, settings.server.window, summarizer)

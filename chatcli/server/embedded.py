@@ -24,6 +24,7 @@ from chatcli.config import Settings
 from chatcli.errors import MemoryServerError
 
 if TYPE_CHECKING:
+    from chatcli.local_models import LocalModels
     from chatcli.server.http_limits import HttpLimits
 
 DRAIN_TIMEOUT = 30.0
@@ -153,8 +154,14 @@ class EmbeddedServer:
     No API key is asked for: it listens on loopback only, on a port chosen for this run.
     """
 
-    def __init__(self, settings: Settings, drain_timeout: float = DRAIN_TIMEOUT) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        drain_timeout: float = DRAIN_TIMEOUT,
+        models: LocalModels | None = None,
+    ) -> None:
         self.settings = settings
+        self.models = models
         self.drain_timeout = drain_timeout
         self.compactor: Any = None
         self._server: ThreadedServer | None = None
@@ -170,7 +177,7 @@ class EmbeddedServer:
             raise MemoryServerError("server.db is not set: the embedded server needs a file")
         store = SQLiteStore(server_settings.db)
         settings = replace(self.settings, server=server_settings)
-        self.compactor = build_compactor(store, settings)
+        self.compactor = build_compactor(store, settings, models=self.models)
         app = create_app(store, server_settings, self.compactor)
         # Only critical lines: the CLI's stderr is the user's, and errors reach it as
         # JSON answers the client turns into one line.

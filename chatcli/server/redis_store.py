@@ -27,7 +27,7 @@ from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from chatcli.server.store import Memory, Message, Pending
+from chatcli.server.store import Memory, Message, Pending, message_line
 
 EPOCH_TTL_SECONDS = 7 * 24 * 3600
 """Far longer than any compaction can take, short enough that deleted sessions leave nothing."""
@@ -132,10 +132,6 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def encode_message(message: Message) -> str:
-    return f"{message.role}: {message.content}"
-
-
 def decode_message(raw: bytes) -> Message:
     """Split on the first ": " as Motörhead does; a string without one is all content.
 
@@ -212,7 +208,7 @@ class RedisStore:
                 session_id,
                 "0" if context is None else "1",
                 context or "",
-                *(encode_message(m) for m in messages),
+                *(message_line(m) for m in messages),
             ],
         )
         return int(length)
@@ -248,7 +244,7 @@ class RedisStore:
     async def count(self, session_id: str) -> int:
         return int(await self._connection().client.llen(f"session:{session_id}"))
 
-    async def pending(self, session_id: str, keep: int) -> Pending | None:
+    async def pending(self, session_id: str, keep: int) -> Pending[TailMarker] | None:
         async with self._pipeline() as pipe:
             pipe.lrange(f"session:{session_id}", max(keep, 0), -1)
             pipe.mget(f"context:{session_id}", f"chatcli:epoch:{session_id}")
@@ -262,10 +258,8 @@ class RedisStore:
             marker=TailMarker(len(raw_messages), tuple(raw_messages), epoch or b""),
         )
 
-    async def commit_summary(self, pending: Pending, summary: str, tokens: int) -> bool:
+    async def commit_summary(self, pending: Pending[TailMarker], summary: str, tokens: int) -> bool:
         marker = pending.marker
-        if not isinstance(marker, TailMarker):
-            raise TypeError(f"not a RedisStore marker: {marker!r}")
         sid = pending.session_id
         done = await self._connection().commit_summary(
             keys=[f"session:{sid}", f"context:{sid}", f"tokens:{sid}", f"chatcli:epoch:{sid}"],

@@ -14,11 +14,14 @@ import errno
 import ipaddress
 import signal
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatcli.config import Settings, resolve_provider
 from chatcli.env import Environment
 from chatcli.errors import ChatcliError, ConfigError, MemoryServerError
+
+if TYPE_CHECKING:
+    from chatcli.server.summary import Summarizer
 
 GRACEFUL_SECONDS = 10
 
@@ -101,13 +104,12 @@ async def _serve(server: Any, store: Any, sock: socket.socket) -> None:
             signal.signal(sig, handler)
 
 
-def warm_summarizer(summarizer: Any) -> None:
-    """Build the summarizer's model before listening (see LLMSummarizer.warm)."""
-    warm = getattr(summarizer, "warm", None)
-    if warm is None:
+def warm_summarizer(summarizer: Summarizer | None) -> None:
+    """Build the summarizer's model before listening (see Summarizer.warm)."""
+    if summarizer is None:
         return
     try:
-        warm()
+        summarizer.warm()
     except ChatcliError as exc:
         raise type(exc)(f"{exc.message} (or serve without summaries: --no-summarize)") from None
 

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -87,6 +88,19 @@ can check each one's plan searches an index."""
 
 DEFAULT_NAMESPACE = ""
 """The unnamespaced index; no valid namespace is empty, so it cannot collide."""
+
+
+@dataclass(frozen=True)
+class IdRange:
+    """Which messages `pending` handed out: ids `first`..`last`, `count` of them.
+
+    Ids only grow, so the range names exactly those messages however many were posted
+    meanwhile; fewer than `count` left in it means some were deleted.
+    """
+
+    first: int
+    last: int
+    count: int
 
 
 class SQLiteStore:
@@ -236,8 +250,8 @@ class SQLiteStore:
 
         return await self._run(work)
 
-    async def pending(self, session_id: str, keep: int) -> Pending | None:
-        def work(conn: sqlite3.Connection) -> Pending | None:
+    async def pending(self, session_id: str, keep: int) -> Pending[IdRange] | None:
+        def work(conn: sqlite3.Connection) -> Pending[IdRange] | None:
             with _read(conn):
                 row = conn.execute(
                     "SELECT context, count FROM sessions WHERE id = ?", (session_id,)
@@ -250,13 +264,13 @@ class SQLiteStore:
                 ).fetchall()
             if not found:
                 return None
-            marker = (found[0][0], found[-1][0], len(found))
+            marker = IdRange(found[0][0], found[-1][0], len(found))
             return Pending(session_id, [Message(r, c) for _, r, c in found], row[0], marker)
 
         return await self._run(work)
 
-    async def commit_summary(self, pending: Pending, summary: str, tokens: int) -> bool:
-        first, last, n = pending.marker
+    async def commit_summary(self, pending: Pending[IdRange], summary: str, tokens: int) -> bool:
+        first, last, n = pending.marker.first, pending.marker.last, pending.marker.count
         session_id = pending.session_id
 
         def work(conn: sqlite3.Connection) -> bool:

@@ -6,15 +6,16 @@ compactor only ever hold a `Store`.
 
 Compaction is split in two steps so that a store never loses a message: `pending`
 hands out the oldest messages beyond the kept half together with a store-specific
-`marker`, the LLM runs with no lock on the data, and `commit_summary` removes exactly
-the messages the marker names (nothing posted meanwhile) while storing the summary.
+`marker` of the store's own type (a `Store[M]` hands out and takes back `Pending[M]`),
+the LLM runs with no lock on the data, and `commit_summary` removes exactly the messages
+the marker names (nothing posted meanwhile) while storing the summary.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,12 @@ class Memory:
     tokens: int
 
 
+def message_line(message: Message) -> str:
+    """Motörhead's stored form of a message ("role: content"), which is also how its summary
+    prompt shows it: Redis stores it, the summarizer sends it."""
+    return f"{message.role}: {message.content}"
+
+
 def wire_memory(memory: Memory) -> dict[str, Any]:
     """A memory as Motörhead's GET answers it: what the API sends and what the CLI's
     direct reads of the embedded file must equal."""
@@ -41,19 +48,23 @@ def wire_memory(memory: Memory) -> dict[str, Any]:
     }
 
 
+M = TypeVar("M")
+"""A store's marker type: only the store that handed a marker out ever reads it."""
+
+
 @dataclass(frozen=True)
-class Pending:
+class Pending(Generic[M]):
     """Messages handed to the summarizer; `commit_summary` removes exactly these."""
 
     session_id: str
     messages: list[Message]
     """Chronological (oldest first), as the summarizer reads them."""
     context: str | None
-    marker: Any
-    """Store-specific proof of which messages these are (a sequence bound, a tail count)."""
+    marker: M
+    """Store-specific proof of which messages these are (SQLite's id range, Redis's tail)."""
 
 
-class Store(Protocol):
+class Store(Protocol[M]):
     name: str
     """'sqlite' or 'redis', for the start-up line and logs."""
 
@@ -82,10 +93,10 @@ class Store(Protocol):
     async def count(self, session_id: str) -> int:
         """How many messages the session holds (kept and not yet summarized)."""
 
-    async def pending(self, session_id: str, keep: int) -> Pending | None:
+    async def pending(self, session_id: str, keep: int) -> Pending[M] | None:
         """Every message beyond the newest `keep`, oldest first, or None when there are none."""
 
-    async def commit_summary(self, pending: Pending, summary: str, tokens: int) -> bool:
+    async def commit_summary(self, pending: Pending[M], summary: str, tokens: int) -> bool:
         """Atomically: store `summary` as the context, add `tokens`, remove exactly the
         messages of `pending`. False (and no change) when those messages are no longer
         there as handed out, e.g. the session was deleted meanwhile."""

@@ -21,7 +21,7 @@ LLAMA_ENV = {"CHATCLI_LLM_MAX_TOKENS": "24", "CHATCLI_LLM_TEMPERATURE": "0"}
 @pytest.fixture(scope="session")
 def model_path() -> Path:
     pytest.importorskip("llama_cpp", reason="the `local` extra is not installed")
-    from chatcli.llm import local_model_path
+    from chatcli.local_models import local_model_path
 
     return local_model_path(LLMSettings())
 

@@ -9,6 +9,7 @@ every "while the summary runs" is a fact of ordering, never a guess about timing
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 import uuid
@@ -23,8 +24,10 @@ import uvicorn
 from chatcli.config import LLMSettings, ServerSettings
 from chatcli.server.app import create_app
 from chatcli.server.compactor import Compactor
+from chatcli.server.sqlite_store import SQLiteStore
 from chatcli.server.store import Message, Store
-from chatcli.server.summarizer import LLMSummarizer, build_prompt
+from chatcli.server.summary import build_prompt
+from chatcli.server.summary_workers import LLMSummarizer, ProcessSummarizer
 from tests.support.procs import RedisServer, free_port
 from tests.support.scripted_openai import ScriptedOpenAI
 from tests.support.summaries import summarized_lines
@@ -417,3 +420,33 @@ def test_drain_lets_a_summary_already_at_the_llm_land_before_stopping(
         return context
 
     assert asyncio.run(scenario()) == SUMMARY
+
+
+def test_a_worker_processs_failed_summary_is_logged_by_its_cause_and_the_same_worker_retries(
+    tmp_path: Path, scripted_llm: ScriptedOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Two scripted 500s: the OpenAI client's own retry, then the compactor's first try.
+    scripted_llm.fail_next = 2
+    scripted_llm.responder = lambda prompt: SUMMARY
+    llm = LLMSettings(provider="openai", base_url=scripted_llm.base_url, api="completions")
+    summarizer = ProcessSummarizer(llm, workers=1)
+    summarizer.warm()
+    (pid,) = summarizer.worker_pids()
+    store = SQLiteStore(tmp_path / "memory.db")
+    compactor = Compactor(store, WINDOW, summarizer, max_backoff=0.2)
+    # The handler goes on the compactor's logger itself: the embedded server's log file
+    # stops its parent logger from propagating to the root, where caplog listens.
+    logger = logging.getLogger("chatcli.server.compactor")
+    logger.addHandler(caplog.handler)
+    try:
+        with live_server(store, compactor) as live:
+            session = new_session()
+            post_over_the_window(live, session)
+            live.wait_idle()
+            assert live.memory(session)["context"] == SUMMARY
+            assert summarizer.worker_pids() == [pid]
+    finally:
+        logger.removeHandler(caplog.handler)
+    (failure,) = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+    assert "InternalServerError: Error code: 500 - scripted failure" in failure
+    assert "\n" not in failure

@@ -18,7 +18,7 @@ from chatcli.server.app import create_app
 from chatcli.server.compactor import Compactor
 from chatcli.server.embedded import ThreadedServer
 from chatcli.server.sqlite_store import SQLiteStore
-from chatcli.server.summarizer import LLMSummarizer
+from chatcli.server.summary_workers import LLMSummarizer
 
 WINDOW = 4
 WAIT = 180.0

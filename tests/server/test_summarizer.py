@@ -11,28 +11,28 @@ import os
 import signal
 import subprocess
 import sys
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
 
 from chatcli.config import LLMSettings
 from chatcli.errors import LLMError
-from chatcli.server.store import Message
-from chatcli.server.summarizer import (
+from chatcli.server.store import Message, message_line
+from chatcli.server.summary import (
     MAX_MESSAGE_TOKENS,
-    LLMSummarizer,
-    ProcessSummarizer,
+    SummaryFailed,
     build_prompt,
     chunk_budget,
     chunk_lines,
     clean_answer,
-    message_line,
+    failure_line,
     next_summary,
     summarize_chunks,
     transcript_summary,
 )
+from chatcli.server.summary_workers import LLMSummarizer, ProcessSummarizer, WorkerDied
 from chatcli.server.tokens import count_tokens
+from tests.support.procs import free_port
 from tests.support.scripted_openai import ScriptedOpenAI
 
 MOTORHEAD_PROMPT = (
@@ -272,9 +272,9 @@ def test_process_summarizer_recovers_from_a_worker_that_died(scripted_llm: Scrip
 
     async def scenario() -> tuple[str, int]:
         summarizer.warm()
-        for pid in list(summarizer._executor()._processes):
+        for pid in summarizer.worker_pids():
             os.kill(pid, signal.SIGKILL)
-        with pytest.raises(BrokenProcessPool):
+        with pytest.raises(WorkerDied):
             await summarizer.summarize(None, messages)
         return await summarizer.summarize(None, messages)
 
@@ -293,3 +293,71 @@ def test_process_summarizer_reports_a_model_it_cannot_build_at_warm_up(tmp_path:
             summarizer.warm()
     finally:
         summarizer.close()
+
+
+def test_process_summarizer_reports_an_llm_failure_by_its_cause_and_keeps_its_worker(
+    scripted_llm: ScriptedOpenAI,
+) -> None:
+    # The OpenAI client tries twice (max_retries=1): both attempts get the scripted 500.
+    scripted_llm.fail_next = 2
+    scripted_llm.responder = lambda _prompt: "Bob at last."
+    summarizer = ProcessSummarizer(
+        LLMSettings(provider="openai", base_url=scripted_llm.base_url), workers=1
+    )
+    messages = [Message("Human", "hi im bob")]
+
+    async def scenario() -> tuple[SummaryFailed, list[int], list[int], str]:
+        summarizer.warm()
+        before = summarizer.worker_pids()
+        with pytest.raises(SummaryFailed) as failed:
+            await summarizer.summarize(None, messages)
+        summary, _ = await summarizer.summarize(None, messages)
+        return failed.value, before, summarizer.worker_pids(), summary
+
+    try:
+        failure, before, after, summary = asyncio.run(scenario())
+    finally:
+        summarizer.close()
+    assert failure.kind.endswith("Error")
+    assert "500 - scripted failure" in failure_line(failure)
+    assert "\n" not in failure_line(failure)
+    assert before == after and len(after) == 1
+    assert summary == "Bob at last."
+
+
+def test_process_summarizer_names_an_unreachable_llm_and_serves_the_retry_in_the_same_worker() -> (
+    None
+):
+    summarizer = ProcessSummarizer(
+        LLMSettings(provider="openai", base_url=f"http://127.0.0.1:{free_port()}/v1", timeout=5),
+        workers=1,
+    )
+    messages = [Message("Human", "hi im bob")]
+
+    async def scenario() -> tuple[list[str], list[list[int]]]:
+        kinds, pids = [], []
+        for _ in range(2):
+            with pytest.raises(SummaryFailed) as failed:
+                await summarizer.summarize(None, messages)
+            kinds.append(failed.value.kind)
+            pids.append(summarizer.worker_pids())
+        return kinds, pids
+
+    try:
+        kinds, pids = asyncio.run(scenario())
+    finally:
+        summarizer.close()
+    assert kinds == ["OpenAIConnectionError", "OpenAIConnectionError"]
+    assert pids[0] == pids[1] and len(pids[0]) == 1
+
+
+def test_a_closed_process_summarizer_leaves_no_worker_running(
+    scripted_llm: ScriptedOpenAI,
+) -> None:
+    summarizer = ProcessSummarizer(LLMSettings(provider="openai", base_url=scripted_llm.base_url))
+    summarizer.warm()
+    (pid,) = summarizer.worker_pids()
+    summarizer.close()
+    assert summarizer.worker_pids() == []
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

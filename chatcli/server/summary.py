@@ -1,0 +1,209 @@
+"""Motörhead's progressive summary: the prompt, the token-budget chunking, the answer's
+reading, and the `Summarizer` seam the compactor holds.
+
+The prompt text and the budget (p50k_base: 4096 in all, 512 kept for the summary, 230 of
+buffer) are Motörhead's, so a session moved over from Motörhead keeps getting summaries in
+the same voice. Everything here is a plain function, tested without a model or a network;
+the ways of running it against an LLM are in summary_workers.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from chatcli.server.store import Message, message_line
+from chatcli.server.tokens import count_tokens, truncate_tokens
+
+if TYPE_CHECKING:
+    from chatcli.config import LLMSettings
+
+MAX_TOKENS = 4096
+SUMMARY_MAX_TOKENS = 512
+BUFFER_TOKENS = 230
+MAX_MESSAGE_TOKENS = MAX_TOKENS - SUMMARY_MAX_TOKENS - BUFFER_TOKENS
+NONE_ANSWER = "NONE"
+SYSTEM_MESSAGE = "You are a helpful AI assistant."
+
+# Motörhead's text (src/reducer.rs), byte for byte: it sits in a Rust raw string there, so
+# the \" around the nicknames reach the model as a backslash and a quote.
+PROMPT_TEMPLATE = r"""
+Progressively summarize the lines of conversation provided, adding onto the previous summary returning a new summary. If the lines are meaningless just return NONE
+
+EXAMPLE
+Current summary:
+The human asks who is the lead singer of Motorhead. The AI responds Lemmy Kilmister.
+New lines of conversation:
+Human: What are the other members of Motorhead?
+AI: The original members included Lemmy Kilmister (vocals, bass), Larry Wallis (guitar), and Lucas Fox (drums), with notable members throughout the years including \"Fast\" Eddie Clarke (guitar), Phil \"Philthy Animal\" Taylor (drums), and Mikkey Dee (drums).
+New summary:
+The human asks who is the lead singer and other members of Motorhead. The AI responds Lemmy Kilmister is the lead singer and other original members include Larry Wallis, and Lucas Fox, with notable past members including \"Fast\" Eddie Clarke, Phil \"Philthy Animal\" Taylor, and Mikkey Dee.
+END OF EXAMPLE
+
+Current summary:
+{summary}
+New lines of conversation:
+{lines}
+New summary:
+"""  # noqa: E501
+
+
+class Summarizer(Protocol):
+    async def summarize(self, context: str | None, messages: list[Message]) -> tuple[str, int]:
+        """The new summary of `context` followed by `messages` (oldest first), and the
+        LLM tokens spent on it."""
+        ...
+
+    def warm(self) -> None:
+        """Build the model now. A long-running server does this before it listens: the
+        first build imports LangChain for seconds, holding the GIL against every request,
+        and a model that cannot be built is better said at start than at the first summary.
+        """
+        ...
+
+    def close(self) -> None:
+        """Stop what runs summaries and release it; a summary in flight is not committed
+        yet, so ending it loses nothing."""
+        ...
+
+
+class SummaryFailed(Exception):
+    """A summary failed where its exception could not travel (a worker process): the
+    failure as plain data, its exception's class name and first line."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+        self.detail = detail
+
+
+def failure_line(exc: BaseException) -> str:
+    """One line naming what failed: the class and the first line of its message, for
+    a failure raised here or reported by a worker."""
+    if isinstance(exc, SummaryFailed):
+        return str(exc)
+    text = str(exc)
+    detail = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def build_prompt(context: str | None, lines: Sequence[str]) -> str:
+    return PROMPT_TEMPLATE.format(summary=context or "", lines="\n".join(lines))
+
+
+def chunk_lines(lines: Sequence[str], budget: int = MAX_MESSAGE_TOKENS) -> list[list[str]]:
+    """Consecutive groups of lines, each within `budget` tokens, in order.
+
+    Same greedy packing as Motörhead, except that a line alone over the budget becomes a
+    chunk of its own, truncated, where Motörhead would send an empty chunk and stall.
+    """
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    used = 0
+    for line in lines:
+        size = count_tokens(line)
+        if size > budget:
+            # Only a single message bigger than a whole chunk gets here; cutting it lets the
+            # summary cover its start instead of the compaction failing on it forever.
+            line = truncate_tokens(line, budget)
+            size = count_tokens(line)
+        if current and used + size > budget:
+            chunks.append(current)
+            current, used = [], 0
+        current.append(line)
+        used += size
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+EXAMPLE_SUMMARY = "The human asks who is the lead singer and other members of Motorhead."
+"""The worked example's answer: a small model that returns it has copied, not summarized."""
+SCAFFOLDING = (
+    "END OF",
+    "EXAMPLE",
+    "Current summary:",
+    "New lines of conversation:",
+    "New summary:",
+)
+
+
+def clean_answer(answer: str) -> str:
+    """The summary part of an answer, without what a small model runs on into.
+
+    Small models (the bundled Gemma 270M is a base model) continue the prompt's layout
+    ("END OF SUMMARY", a new "Current summary:") or loop on one line; a real summary
+    contains neither, so cutting there costs a capable model nothing.
+    """
+    kept: list[str] = []
+    for line in answer.strip().splitlines():
+        text = line.strip()
+        if text.startswith(SCAFFOLDING) or (text and text in kept):
+            break
+        kept.append(text)
+    return "\n".join(kept).strip()
+
+
+def transcript_summary(previous: str | None, lines: Sequence[str]) -> str:
+    """The previous summary and the lines themselves, cut from the oldest end to the size of
+    a summary: what is kept when the model answers with the worked example instead."""
+    parts = [p for p in [previous, *lines] if p]
+    while len(parts) > 1 and count_tokens("\n".join(parts)) > SUMMARY_MAX_TOKENS:
+        parts.pop(0)
+    return truncate_tokens("\n".join(parts), SUMMARY_MAX_TOKENS)
+
+
+def next_summary(previous: str | None, lines: Sequence[str], answer: str) -> str | None:
+    """The summary after one chunk, given the model's answer to its prompt.
+
+    NONE (or nothing) means the lines were meaningless: keep what we had, as Motörhead
+    does. A copy of the worked example would put Motörhead trivia into the user's chat
+    prompt; the transcript is kept instead, so the lines are not lost.
+    """
+    text = clean_answer(answer)
+    if not text or text == NONE_ANSWER:
+        return previous
+    if EXAMPLE_SUMMARY in text and not any(EXAMPLE_SUMMARY in line for line in lines):
+        return transcript_summary(previous, lines)
+    return text
+
+
+LLMCall = Callable[[str], tuple[str, int | None]]
+"""Prompt in, (answer, tokens the LLM reports or None) out; blocking."""
+
+
+def summarize_chunks(
+    call: LLMCall,
+    context: str | None,
+    messages: Sequence[Message],
+    budget: int = MAX_MESSAGE_TOKENS,
+) -> tuple[str, int]:
+    """Run the chunks through `call`, each chunk's summary becoming the next one's context.
+
+    Returns the final summary ('' when every chunk was meaningless and there was no summary
+    before) and the tokens used: as reported, or counted over prompt and answer.
+    """
+    summary = context
+    total = 0
+    for chunk in chunk_lines([message_line(m) for m in messages], budget):
+        prompt = build_prompt(summary, chunk)
+        answer, reported = call(prompt)
+        total += reported if reported is not None else count_tokens(prompt) + count_tokens(answer)
+        summary = next_summary(summary, chunk, answer)
+    return summary or "", total
+
+
+def chunk_budget(llm_settings: LLMSettings) -> int:
+    """Motörhead's budget for the lines of one prompt, or, for a local model, what its
+    context leaves after the answer, the current summary and the prompt's own text.
+
+    Motörhead sized its budget for a 4096-token OpenAI model and left the current summary
+    out; a local model's context (2048 by default) must hold all of it, or llama.cpp
+    refuses the prompt and the compaction could never succeed.
+    """
+    from chatcli.config import resolve_provider
+
+    if resolve_provider(llm_settings) != "local":
+        return MAX_MESSAGE_TOKENS
+    reserved = 2 * SUMMARY_MAX_TOKENS + count_tokens(build_prompt(None, []))
+    return max(64, min(MAX_MESSAGE_TOKENS, llm_settings.context_size - reserved))
