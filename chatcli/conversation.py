@@ -12,13 +12,15 @@ import functools
 import sys
 import warnings
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from chatcli.config import Settings
 from chatcli.errors import LLMError
 from chatcli.llm import STOP, make_llm
-from chatcli.memory_server import memory_api_key
 from chatcli.prompt import INPUT_VARIABLES, TEMPLATE
+
+if TYPE_CHECKING:
+    from chatcli.memory.protocol import MemoryClient
 
 TokenSink = Callable[[str], None]
 
@@ -27,14 +29,14 @@ class Conversation:
     def __init__(
         self,
         settings: Settings,
-        memory_url: str,
+        memory: MemoryClient,
         session_id: str,
         *,
         verbose: bool = False,
         trace: IO[str] | None = None,
     ) -> None:
         self.settings = settings
-        self.memory_url = memory_url
+        self.memory = memory
         self.session_id = session_id
         self.verbose = verbose
         self.trace = trace
@@ -49,17 +51,15 @@ class Conversation:
             from langchain_classic.chains import LLMChain
             from langchain_core.prompts import PromptTemplate
 
-            from chatcli.memory import ChatcliMotorheadMemory
+            from chatcli.memory.langchain import ChatcliMotorheadMemory
 
             # LangChain's imports add a filter that surfaces its deprecation warnings
             # (LLMChain, the memory classes); the seed's API is the point, so silence them.
             warnings.simplefilter("ignore")
             llm = make_llm(self.settings.llm)
             self._memory = ChatcliMotorheadMemory(
-                url=self.memory_url,
+                self.memory,
                 session_id=self.session_id,
-                api_key=memory_api_key(self.settings),
-                timeout=self.settings.memory.timeout,
                 namespace=self.settings.memory.namespace,
             )
             prompt = PromptTemplate(input_variables=INPUT_VARIABLES, template=TEMPLATE)
@@ -98,8 +98,7 @@ class Conversation:
         return answer
 
     def close(self) -> None:
-        if self._memory is not None:
-            self._memory.close()
+        """Nothing to release: the memory client belongs to whoever opened it."""
 
 
 def _token_sink(on_token: TokenSink | None) -> Any:

@@ -14,12 +14,12 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from chatcli.config import Settings
 from chatcli.env import Environment
-from chatcli.errors import ChatcliError, UsageError
+from chatcli.errors import ChatcliError, UsageError, unexpected
 from chatcli.slash import BlockReader, Slash, help_text, parse_line, session_id_problem
 
 if TYPE_CHECKING:
-    from chatcli.client import MotorheadClient
     from chatcli.conversation import Conversation
+    from chatcli.memory.protocol import MemoryClient
 
 PROMPT = "> "
 CONTINUATION = "... "
@@ -282,7 +282,7 @@ class Chat:
         env: Environment,
         settings: Settings,
         conversation: Conversation,
-        client: MotorheadClient,
+        client: MemoryClient,
         source: InputSource,
         *,
         raw: bool = False,
@@ -343,7 +343,7 @@ class Chat:
             return
         except Exception as exc:  # a chat must survive a bug in one turn
             answer_view.cancel()
-            self.error(_unexpected(exc))
+            self.error(unexpected(exc))
             return
         finally:
             self.answer = None
@@ -470,11 +470,6 @@ class Chat:
         print(f"chatcli: error: {message}", file=self.env.stderr, flush=True)
 
 
-def _unexpected(exc: Exception) -> str:
-    detail = str(exc).splitlines()[0] if str(exc) else ""
-    return f"unexpected {type(exc).__name__}: {detail} (run with --debug for the traceback)"
-
-
 def run_chat(
     env: Environment,
     settings: Settings,
@@ -488,7 +483,7 @@ def run_chat(
     """The `chat` command: resolve the session, open the memory server, and run the REPL."""
     from chatcli.conversation import Conversation
     from chatcli.llm import preload
-    from chatcli.memory_server import client_for, open_memory
+    from chatcli.memory.open import open_memory
     from chatcli.state import remember_session, resolve_session
 
     session_id, is_new = resolve_session(env, session, cont)
@@ -496,11 +491,10 @@ def run_chat(
     if problem is not None:
         raise UsageError(problem)
     preload(settings.llm)
-    with open_memory(env, settings) as url:
+    with open_memory(settings) as client:
         source = input_source or default_input(env, settings)
         trace = _TraceStream(env.stderr)
-        conversation = Conversation(settings, url, session_id, verbose=verbose, trace=trace)
-        client = client_for(settings, url)
+        conversation = Conversation(settings, client, session_id, verbose=verbose, trace=trace)
         try:
             chat = Chat(env, settings, conversation, client, source, raw=raw)
             trace.chat = chat
@@ -508,7 +502,6 @@ def run_chat(
             remember_session(env, session_id)
             chat.run()
         finally:
-            client.close()
             conversation.close()
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from chatcli.ask import AnswerWriter, run_ask
-from chatcli.client import MotorheadClient
 from chatcli.config import load_settings
 from chatcli.env import Environment
+from chatcli.memory.http import MotorheadClient
 from chatcli.state import last_session
 from tests.cli.conftest import LLM_KEY, SERVER_KEY, read_pty, strip_ansi
 from tests.support.procs import free_port

@@ -13,9 +13,9 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from chatcli.cli import app
-from chatcli.client import MotorheadClient
 from chatcli.config import ServerSettings, Settings, load_settings
 from chatcli.env import Environment
+from chatcli.memory.http import MotorheadClient
 from chatcli.repl import InputSource, LineInput, run_chat
 from chatcli.server.embedded import EmbeddedServer
 from chatcli.state import last_session
