@@ -29,14 +29,14 @@ class Conversation:
     def __init__(
         self,
         settings: Settings,
-        memory: MemoryClient,
+        client: MemoryClient,
         session_id: str,
         *,
         verbose: bool = False,
         trace: IO[str] | None = None,
     ) -> None:
         self.settings = settings
-        self.memory = memory
+        self.client = client
         self.session_id = session_id
         self.verbose = verbose
         self.trace = trace
@@ -58,7 +58,7 @@ class Conversation:
             warnings.simplefilter("ignore")
             llm = make_llm(self.settings.llm)
             self._memory = ChatcliMotorheadMemory(
-                self.memory,
+                self.client,
                 session_id=self.session_id,
                 namespace=self.settings.memory.namespace,
             )
@@ -98,7 +98,7 @@ class Conversation:
         return answer
 
     def close(self) -> None:
-        """Nothing to release: the memory client belongs to whoever opened it."""
+        """Nothing to release: `client` belongs to whoever opened it (open_memory)."""
 
 
 def _token_sink(on_token: TokenSink | None) -> Any:
