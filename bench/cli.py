@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from chatcli.client import MotorheadClient  # noqa: E402
+from chatcli.memory.http import MotorheadClient  # noqa: E402
 from tests.support.procs import start_serve  # noqa: E402
 
 LLM_VENV = Path("/tmp/chatcli-bench-llm")
@@ -191,7 +191,8 @@ def time_turns(llm_url: str, memory_url: str, turns: int) -> tuple[list[float], 
         llm=LLMSettings(provider="openai", base_url=llm_url, api_key="x", api="completions"),
         memory=MemorySettings(url=memory_url),
     )
-    conversation = Conversation(settings, memory_url, "bench-turns")
+    client = MotorheadClient(memory_url)
+    conversation = Conversation(settings, client, "bench-turns")
     totals, overheads = [], []
     for i in range(turns + 10):
         timer = LLMTimer()
@@ -202,6 +203,7 @@ def time_turns(llm_url: str, memory_url: str, turns: int) -> tuple[list[float], 
             totals.append(total)
             overheads.append(total - (timer.end - timer.start))
     conversation.close()
+    client.close()
     return totals, overheads
 
 
@@ -242,7 +244,8 @@ COLD_DRIVER = r"""
 import json, sys, time
 t0 = time.perf_counter()
 from chatcli.cli import app
-import langchain_classic.chains, langchain_core.prompts, chatcli.memory, chatcli.conversation
+import langchain_classic.chains, langchain_core.prompts, chatcli.memory.langchain
+import chatcli.conversation
 import llama_cpp, chatcli.local_llm, chatcli.server.app, chatcli.server.embedded, uvicorn
 t1 = time.perf_counter()
 from chatcli.config import LLMSettings

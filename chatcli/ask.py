@@ -9,7 +9,7 @@ from chatcli.config import Settings
 from chatcli.env import Environment
 from chatcli.errors import UsageError
 from chatcli.local_models import LocalModels
-from chatcli.memory_server import open_memory
+from chatcli.memory.open import open_memory
 from chatcli.state import remember_session, resolve_session
 
 
@@ -30,10 +30,10 @@ def run_ask(
     from chatcli.conversation import Conversation
     from chatcli.render import trace_stream
 
-    with open_memory(env, settings, models) as url:
+    with open_memory(settings, models) as memory:
         trace = trace_stream(env)
         conversation = Conversation(
-            settings, url, session_id, verbose=verbose, trace=trace, models=models
+            settings, memory, session_id, verbose=verbose, trace=trace, models=models
         )
         try:
             if json_out:

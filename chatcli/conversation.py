@@ -17,11 +17,11 @@ from typing import IO, TYPE_CHECKING, Any
 from chatcli.config import Settings
 from chatcli.errors import LLMError
 from chatcli.llm import STOP, make_llm
-from chatcli.memory_server import memory_api_key
 from chatcli.prompt import INPUT_VARIABLES, TEMPLATE
 
 if TYPE_CHECKING:
     from chatcli.local_models import LocalModels
+    from chatcli.memory.protocol import MemoryClient
 
 TokenSink = Callable[[str], None]
 
@@ -30,7 +30,7 @@ class Conversation:
     def __init__(
         self,
         settings: Settings,
-        memory_url: str,
+        client: MemoryClient,
         session_id: str,
         *,
         verbose: bool = False,
@@ -40,7 +40,7 @@ class Conversation:
         self.settings = settings
         self.models = models
         """Loads a local model: the command's, shared with its embedded summarizer."""
-        self.memory_url = memory_url
+        self.client = client
         self.session_id = session_id
         self.verbose = verbose
         self.trace = trace
@@ -55,17 +55,15 @@ class Conversation:
             from langchain_classic.chains import LLMChain
             from langchain_core.prompts import PromptTemplate
 
-            from chatcli.memory import ChatcliMotorheadMemory
+            from chatcli.memory.langchain import ChatcliMotorheadMemory
 
             # LangChain's imports add a filter that surfaces its deprecation warnings
             # (LLMChain, the memory classes); the seed's API is the point, so silence them.
             warnings.simplefilter("ignore")
             llm = make_llm(self.settings.llm, models=self.models)
             self._memory = ChatcliMotorheadMemory(
-                url=self.memory_url,
+                self.client,
                 session_id=self.session_id,
-                api_key=memory_api_key(self.settings),
-                timeout=self.settings.memory.timeout,
                 namespace=self.settings.memory.namespace,
             )
             prompt = PromptTemplate(input_variables=INPUT_VARIABLES, template=TEMPLATE)
@@ -104,8 +102,7 @@ class Conversation:
         return answer
 
     def close(self) -> None:
-        if self._memory is not None:
-            self._memory.close()
+        """Nothing to release: `client` belongs to whoever opened it (open_memory)."""
 
 
 def _token_sink(on_token: TokenSink | None) -> Any:

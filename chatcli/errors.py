@@ -1,7 +1,8 @@
 """Every failure a user can cause or meet, as one exception family.
 
-Commands raise these; `chatcli.cli.main` is the one place that turns them into a
-single line on stderr and an exit status, so no command prints a traceback.
+Commands raise these; `chatcli/runner.py` is the one place that turns them (and the
+memory server's own errors, chatcli.server.errors) into a single line on stderr and an
+exit status, so no command prints a traceback.
 """
 
 from __future__ import annotations
@@ -48,3 +49,16 @@ class SessionNotFound(MemoryServerError):
 
 class LLMError(ChatcliError):
     """The language model could not be reached, refused the key, or is not installed."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to its first line, or its class name when it has none,
+    so an error line or a log line stays one line."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def unexpected(exc: BaseException) -> str:
+    """The words for a failure no layer expected (a bug): what it was, and how to see more."""
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    return f"unexpected {type(exc).__name__}: {detail} (run with --debug for the traceback)"

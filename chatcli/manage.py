@@ -1,6 +1,7 @@
 """`sessions`, `history`, `clear`, `config show|path`: looking at what the memory server holds.
 
-Only the small Motörhead client and Rich: these commands never import LangChain, so they start fast.
+Only chatcli.memory's small clients and Rich: these commands never import LangChain,
+so they start fast.
 """
 
 from __future__ import annotations
@@ -9,11 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chatcli.client import parse_memory
 from chatcli.config import Settings, config_file_path, masked
 from chatcli.env import Environment
 from chatcli.errors import MemoryServerError, SessionNotFound, UsageError
-from chatcli.memory_server import open_client
+from chatcli.memory.open import open_client
+from chatcli.memory.session import parse_memory
 
 
 def list_sessions(
@@ -27,7 +28,8 @@ def list_sessions(
 ) -> None:
     """Sessions in the server's order (least recently written first), each with its size."""
     namespace = namespace or settings.memory.namespace
-    with open_client(env, settings) as (client, where):
+    with open_client(settings) as client:
+        where = client.where
         ids = client.sessions(namespace, page, size)
         rows = [(session_id, client.memory(session_id)) for session_id in ids]
     if json_out:
@@ -65,7 +67,8 @@ def show_history(
     env: Environment, settings: Settings, *, session: str, json_out: bool, raw: bool
 ) -> None:
     """The summary, then the messages oldest first; --json is the server's own answer."""
-    with open_client(env, settings) as (client, where):
+    with open_client(settings) as client:
+        where = client.where
         data = client.memory_raw(session)
     try:
         memory = parse_memory(data)
@@ -91,7 +94,8 @@ def clear_session(
     if not yes and not env.stdin_isatty:
         raise UsageError("refusing to delete without --yes when not on a terminal")
     namespace = namespace or settings.memory.namespace
-    with open_client(env, settings) as (client, where):
+    with open_client(settings) as client:
+        where = client.where
         memory = client.memory(session)
         if memory.is_empty:
             raise SessionNotFound(f"no session named {session} in {where} (see `chatcli sessions`)")

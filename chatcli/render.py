@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import IO, TYPE_CHECKING
 
-from chatcli.client import SessionMemory
 from chatcli.env import Environment
+from chatcli.memory.session import SessionMemory
 from chatcli.prompt import speaker
 
 if TYPE_CHECKING:

@@ -1,4 +1,9 @@
-"""The one place where a command's exceptions become a message and an exit status."""
+"""The one place where a command's exceptions become a message and an exit status.
+
+The CLI's own errors carry their exit status; the memory server's (chatcli.server.errors,
+raised by `chatcli serve` and by the direct reads of the embedded file) are mapped here:
+bad settings exit 2 like any usage error, everything else 1.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +11,29 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from chatcli.config import Layer, Settings, load_settings
 from chatcli.env import Environment
-from chatcli.errors import ChatcliError, ExitStatus
+from chatcli.errors import ChatcliError, ExitStatus, unexpected
+from chatcli.server.errors import ServerError, SetupError
 
 
 @dataclass
 class Context:
-    """What the top-level options leave for the command; `base` is an Environment a test injects."""
+    """What the top-level options leave for the command."""
 
     config_path: Path | None = None
     debug: bool = False
-    base: Any = None
+    base: Environment | None = None
+    """The Environment a test injects (CliRunner's `obj`); the process's own otherwise."""
+
+    def __post_init__(self) -> None:
+        self.base = _injected(self.base)
 
     def environment(self) -> Environment:
-        if isinstance(self.base, Environment):
-            return self.base
-        return Environment.from_environ()
+        return self.base if self.base is not None else Environment.from_environ()
 
 
 Command = Callable[[Environment, Settings], None]
@@ -41,16 +48,16 @@ def run(
     motorhead_env: bool = False,
 ) -> None:
     """Load the settings, call `command(env, settings)`, and map failures to exit codes."""
-    state: Context = ctx.obj if isinstance(ctx.obj, Context) else Context(base=ctx.obj)
+    state = ctx.obj if isinstance(ctx.obj, Context) else Context(base=ctx.obj)
     env = state.environment()
     try:
         settings: Settings = load_settings(env, state.config_path, flags, motorhead_env)
         command(env, settings)
-    except ChatcliError as exc:
+    except (ChatcliError, ServerError) as exc:
         if state.debug:
             traceback.print_exc(file=env.stderr)
         print(f"chatcli: error: {exc.message}", file=env.stderr)
-        raise typer.Exit(int(exc.exit_status)) from None
+        raise typer.Exit(int(exit_status(exc))) from None
     except KeyboardInterrupt:
         print("chatcli: interrupted", file=env.stderr)
         raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
@@ -60,10 +67,16 @@ def run(
         if state.debug:
             traceback.print_exc(file=env.stderr)
         else:
-            detail = str(exc).splitlines()[0] if str(exc) else ""
-            print(
-                f"chatcli: error: unexpected {type(exc).__name__}: {detail} "
-                "(run with --debug for the traceback)",
-                file=env.stderr,
-            )
+            print(f"chatcli: error: {unexpected(exc)}", file=env.stderr)
         raise typer.Exit(int(ExitStatus.ERROR)) from None
+
+
+def exit_status(exc: ChatcliError | ServerError) -> ExitStatus:
+    if isinstance(exc, ChatcliError):
+        return exc.exit_status
+    return ExitStatus.USAGE if isinstance(exc, SetupError) else ExitStatus.ERROR
+
+
+def _injected(obj: object) -> Environment | None:
+    """CliRunner's `obj`, when a test passes an Environment; anything else means none."""
+    return obj if isinstance(obj, Environment) else None

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 from chatcli.answers import Answer, MarkdownAnswer, PlainAnswer
 from chatcli.config import Settings
 from chatcli.env import Environment
-from chatcli.errors import ChatcliError
+from chatcli.errors import ChatcliError, unexpected
 from chatcli.repl.inputs import InputSource
 from chatcli.slash import BlockReader, Slash, help_text, parse_line
 
 if TYPE_CHECKING:
-    from chatcli.client import MotorheadClient
     from chatcli.conversation import Conversation
+    from chatcli.memory.protocol import MemoryClient
 
 SESSIONS_SHOWN = 20
 """/sessions shows the most recent ones; `chatcli sessions` pages through all of them."""
@@ -33,7 +33,7 @@ class Chat:
         env: Environment,
         settings: Settings,
         conversation: Conversation,
-        client: MotorheadClient,
+        client: MemoryClient,
         source: InputSource,
         *,
         raw: bool = False,
@@ -95,7 +95,7 @@ class Chat:
             return
         except Exception as exc:  # a chat must survive a bug in one turn
             answer_view.cancel()
-            self.error(_unexpected(exc))
+            self.error(unexpected(exc))
             return
         finally:
             self.answer = None
@@ -220,11 +220,6 @@ class Chat:
 
     def error(self, message: str) -> None:
         print(f"chatcli: error: {message}", file=self.env.stderr, flush=True)
-
-
-def _unexpected(exc: Exception) -> str:
-    detail = str(exc).splitlines()[0] if str(exc) else ""
-    return f"unexpected {type(exc).__name__}: {detail} (run with --debug for the traceback)"
 
 
 Handler = Callable[[Chat, str | None], None]

@@ -24,7 +24,7 @@ def run_chat(
     """The `chat` command: resolve the session, open the memory server, and run the REPL."""
     from chatcli.conversation import Conversation
     from chatcli.local_models import LocalModels
-    from chatcli.memory_server import client_for, open_memory
+    from chatcli.memory.open import open_memory
     from chatcli.state import remember_session, resolve_session
 
     session_id, is_new = resolve_session(env, session, cont)
@@ -33,13 +33,12 @@ def run_chat(
         raise UsageError(problem)
     models = LocalModels()
     models.preload(settings.llm)
-    with open_memory(env, settings, models) as url:
+    with open_memory(settings, models) as client:
         source = input_source or default_input(env, settings)
         trace = TraceStream(env.stderr)
         conversation = Conversation(
-            settings, url, session_id, verbose=verbose, trace=trace, models=models
+            settings, client, session_id, verbose=verbose, trace=trace, models=models
         )
-        client = client_for(settings, url)
         try:
             chat = Chat(env, settings, conversation, client, source, raw=raw)
             trace.chat = chat
@@ -47,7 +46,6 @@ def run_chat(
             remember_session(env, session_id)
             chat.run()
         finally:
-            client.close()
             conversation.close()
 
 

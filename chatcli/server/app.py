@@ -1,7 +1,8 @@
-"""The Motörhead memory API as thin FastAPI routes over a `Store`.
+"""The Motörhead memory API as thin FastAPI routes over a `MemoryService`.
 
-Each route validates everything first (chatcli.server.validation), then makes one
-store call, so a refused request writes nothing. Every error is `{"error": "..."}`
+Each route reads the request and hands its raw parts to the service (service.py), which
+validates everything first, then makes one store call, so a refused request writes
+nothing. Every error is `{"error": "..."}`
 with a 4xx (bad input, 401, 404, 405, 413), including the cases where FastAPI would
 answer 422 with its own format; the one exception is Motörhead's own plain-text
 `400 Long term memory is disabled` from /retrieval, which clients already expect.
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -27,10 +27,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatcli.config import ServerSettings
-from chatcli.server import validation
+from chatcli.errors import first_line
+from chatcli.server.errors import BadInput, StoreUnavailable
 from chatcli.server.middleware import CompleteAllow
-from chatcli.server.store import Store, wire_memory
-from chatcli.server.validation import BadInput
+from chatcli.server.service import MemoryService, now_ms
+from chatcli.server.store import Store
 
 if TYPE_CHECKING:
     from chatcli.server.compactor import Compactor
@@ -73,6 +74,8 @@ ERRORS = {
 
 
 def create_app(store: Store, settings: ServerSettings, compactor: Compactor | None) -> FastAPI:
+    service = MemoryService(store, settings, compactor)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if compactor is not None:
@@ -92,9 +95,6 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
         version="1",
         lifespan=lifespan,
     )
-    app.state.store = store
-    app.state.settings = settings
-    app.state.compactor = compactor
     _add_error_handlers(app)
     app.add_middleware(CompleteAllow, routes=app.router.routes)
     if settings.api_key:
@@ -102,7 +102,7 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
 
     @app.get("/", summary="Health check: the server's time in ms")
     async def health() -> Response:
-        return JSONResponse({"now": int(time.time() * 1000)})
+        return JSONResponse({"now": now_ms()})
 
     @app.get("/sessions", summary="Session ids by last write, oldest first", responses=ERRORS)
     async def list_sessions(
@@ -110,10 +110,7 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
         size: str | None = Query(None, description="From 1 to 1000 (default 10)."),
         namespace: str | None = Query(None),
     ) -> Response:
-        page_n, size_n = validation.page_and_size(page, size)
-        ns = validation.namespace(namespace)
-        ids = await store.list_sessions(ns, (page_n - 1) * size_n, size_n)
-        return JSONResponse(ids)
+        return JSONResponse(await service.sessions(page, size, namespace))
 
     @app.get(
         "/sessions/{session_id}/memory",
@@ -121,8 +118,7 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
         responses=ERRORS,
     )
     async def get_memory(session_id: str) -> Response:
-        sid = validation.session_id(session_id)
-        return JSONResponse(wire_memory(await store.get(sid, settings.window)))
+        return JSONResponse(await service.memory(session_id))
 
     @app.post(
         "/sessions/{session_id}/memory",
@@ -138,16 +134,9 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
     async def post_memory(
         session_id: str, request: Request, namespace: str | None = Query(None)
     ) -> Response:
-        sid = validation.session_id(session_id)
-        ns = validation.namespace(namespace)
-        raw = await read_body(request, settings.max_body_bytes)
-        body = validation.post_body(raw, settings.max_messages_per_post)
-        count = await store.append(sid, body.messages, body.context, ns, time.time())
-        if compactor is not None:
-            try:
-                compactor.after_append(sid, count)
-            except Exception:
-                log.exception("could not schedule compaction of session %s", sid)
+        service.check_address(session_id, namespace)
+        body = await read_body(request, settings.max_body_bytes)
+        await service.append(session_id, namespace, body)
         return JSONResponse(OK)
 
     @app.delete(
@@ -156,9 +145,7 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
         responses=ERRORS,
     )
     async def delete_memory(session_id: str, namespace: str | None = Query(None)) -> Response:
-        sid = validation.session_id(session_id)
-        ns = validation.namespace(namespace)
-        await store.delete(sid, ns)
+        await service.delete(session_id, namespace)
         return JSONResponse(OK)
 
     @app.post(
@@ -167,7 +154,7 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
         responses=ERRORS,
     )
     async def retrieval(session_id: str, request: Request) -> Response:
-        validation.session_id(session_id)
+        service.check_address(session_id)
         await read_body(request, settings.max_body_bytes)
         return PlainTextResponse("Long term memory is disabled", status_code=400)
 
@@ -212,13 +199,23 @@ def _add_error_handlers(app: FastAPI) -> None:
             problems.append(f"{where}: {error.get('msg', 'invalid')}")
         return JSONResponse({"error": "; ".join(problems) or "invalid request"}, status_code=400)
 
+    @app.exception_handler(StoreUnavailable)
+    async def unavailable(_: Request, exc: StoreUnavailable) -> Response:
+        """Not the client's fault, and nothing it can act on: where the store lives (a
+        Redis host and port, a file path) goes to the server's log, not to the client.
+
+        A handler for this class, not for Exception: Starlette's ExceptionMiddleware
+        answers it and the connection stays usable, where the catch-all handler's
+        middleware re-raises after answering (uvicorn then logs a traceback and drops
+        the kept-alive connection)."""
+        log.error("memory store unavailable: %s", exc.message)
+        log.debug("memory store failure", exc_info=exc)
+        return JSONResponse({"error": "the memory store is unavailable"}, status_code=503)
+
     @app.exception_handler(Exception)
     async def failed(_: Request, exc: Exception) -> Response:
-        """Not the client's fault: 503 when the store is down or busy, 500 for a bug."""
-        if _store_failure(exc):
-            message = f"the memory store is unavailable: {_first_line(exc)}"
-            return JSONResponse({"error": message}, status_code=503)
-        message = f"the server failed: {type(exc).__name__}: {_first_line(exc)}"
+        """A bug: 500 with a line naming it (the traceback goes to the log)."""
+        message = f"the server failed: {type(exc).__name__}: {first_line(exc)}"
         return JSONResponse({"error": message}, status_code=500)
 
     @app.exception_handler(StarletteHTTPException)
@@ -229,16 +226,6 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"error": message}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
         )
-
-
-def _store_failure(exc: BaseException) -> bool:
-    module = type(exc).__module__.split(".")[0]
-    return isinstance(exc, OSError) or module in ("redis", "sqlite3")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class RequireKey:

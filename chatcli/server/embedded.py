@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chatcli.config import Settings
-from chatcli.errors import MemoryServerError
+from chatcli.server.errors import ServeError
 
 if TYPE_CHECKING:
     from chatcli.local_models import LocalModels
@@ -83,10 +83,10 @@ class ThreadedServer:
         self._thread.start()
         if not self._ready.wait(timeout):
             self.stop()
-            raise MemoryServerError(f"the embedded memory server did not start within {timeout}s")
+            raise ServeError(f"the embedded memory server did not start within {timeout}s")
         if self._failure is not None or not self._server.started:
             self._thread.join(5)
-            raise MemoryServerError(f"the embedded memory server failed to start: {self._failure}")
+            raise ServeError(f"the embedded memory server failed to start: {self._failure}")
         return self.url
 
     def _main(self, sock: socket.socket) -> None:
@@ -174,7 +174,7 @@ class EmbeddedServer:
 
         server_settings = replace(self.settings.server, store="sqlite", api_key=None)
         if not server_settings.db:
-            raise MemoryServerError("server.db is not set: the embedded server needs a file")
+            raise ServeError("server.db is not set: the embedded server needs a file")
         store = SQLiteStore(server_settings.db)
         settings = replace(self.settings, server=server_settings)
         self.compactor = build_compactor(store, settings, models=self.models)

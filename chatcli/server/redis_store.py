@@ -18,8 +18,10 @@ one command parses faster in redis-py than a MULTI/EXEC pipeline) or a MULTI/EXE
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Concatenate, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as redis
@@ -27,6 +29,8 @@ from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
+from chatcli.errors import first_line
+from chatcli.server.errors import StoreUnavailable
 from chatcli.server.store import Memory, Message, Pending, message_line
 
 EPOCH_TTL_SECONDS = 7 * 24 * 3600
@@ -95,12 +99,32 @@ return 0
 """
 
 
-class RedisUnavailable(ConnectionError):
+class RedisUnavailable(StoreUnavailable):
     """Redis did not answer; the message names the URL (password masked) and the fix."""
 
     def __init__(self, url: str, detail: str) -> None:
         super().__init__(f"redis at {url} is not answering: start it or fix --redis-url ({detail})")
         self.url = url
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _reports_unavailable(
+    method: Callable[Concatenate[RedisStore, P], Awaitable[R]],
+) -> Callable[Concatenate[RedisStore, P], Awaitable[R]]:
+    """redis-py's and the socket's errors as the server's StoreUnavailable, so the API
+    layer answers 503 without knowing which store it has."""
+
+    @functools.wraps(method)
+    async def call(self: RedisStore, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(self, *args, **kwargs)
+        except (RedisError, OSError) as exc:
+            raise RedisUnavailable(self.display_url, first_line(exc)) from exc
+
+    return call
 
 
 @dataclass(frozen=True)
@@ -193,6 +217,7 @@ class RedisStore:
     def _pipeline(self) -> Pipeline:
         return self._connection().client.pipeline(transaction=True)
 
+    @_reports_unavailable
     async def append(
         self,
         session_id: str,
@@ -213,6 +238,7 @@ class RedisStore:
         )
         return int(length)
 
+    @_reports_unavailable
     async def get(self, session_id: str, limit: int) -> Memory:
         raw_messages, context, tokens = await self._connection().get(
             keys=[f"session:{session_id}", f"context:{session_id}", f"tokens:{session_id}"],
@@ -224,6 +250,7 @@ class RedisStore:
             tokens=_int(tokens),
         )
 
+    @_reports_unavailable
     async def delete(self, session_id: str, namespace: str | None) -> None:
         epoch = f"chatcli:epoch:{session_id}"
         async with self._pipeline() as pipe:
@@ -233,6 +260,7 @@ class RedisStore:
             pipe.expire(epoch, EPOCH_TTL_SECONDS)
             await pipe.execute()
 
+    @_reports_unavailable
     async def list_sessions(self, namespace: str | None, offset: int, limit: int) -> list[str]:
         if limit <= 0:
             return []
@@ -241,9 +269,11 @@ class RedisStore:
         )
         return [raw.decode("utf-8", "replace") for raw in ids]
 
+    @_reports_unavailable
     async def count(self, session_id: str) -> int:
         return int(await self._connection().client.llen(f"session:{session_id}"))
 
+    @_reports_unavailable
     async def pending(self, session_id: str, keep: int) -> Pending[TailMarker] | None:
         async with self._pipeline() as pipe:
             pipe.lrange(f"session:{session_id}", max(keep, 0), -1)
@@ -258,6 +288,7 @@ class RedisStore:
             marker=TailMarker(len(raw_messages), tuple(raw_messages), epoch or b""),
         )
 
+    @_reports_unavailable
     async def commit_summary(self, pending: Pending[TailMarker], summary: str, tokens: int) -> bool:
         marker = pending.marker
         sid = pending.session_id
@@ -267,21 +298,25 @@ class RedisStore:
         )
         return bool(done)
 
+    @_reports_unavailable
     async def try_lock(self, session_id: str, owner: str, ttl: float) -> bool:
         taken = await self._connection().client.set(
             f"chatcli:lock:{session_id}", owner, nx=True, px=_ms(ttl)
         )
         return bool(taken)
 
+    @_reports_unavailable
     async def refresh_lock(self, session_id: str, owner: str, ttl: float) -> bool:
         done = await self._connection().refresh_lock(
             keys=[f"chatcli:lock:{session_id}"], args=[owner, _ms(ttl)]
         )
         return bool(done)
 
+    @_reports_unavailable
     async def unlock(self, session_id: str, owner: str) -> None:
         await self._connection().unlock(keys=[f"chatcli:lock:{session_id}"], args=[owner])
 
+    @_reports_unavailable
     async def sessions_over(self, window: int) -> list[str]:
         """SCAN every `session:*` list and LLEN them a batch per round trip.
 
@@ -313,11 +348,9 @@ class RedisStore:
             await check(batch)
         return over
 
+    @_reports_unavailable
     async def ping(self) -> None:
-        try:
-            await self._connection().client.ping()
-        except (RedisError, OSError) as exc:
-            raise RedisUnavailable(self.display_url, str(exc) or type(exc).__name__) from exc
+        await self._connection().client.ping()
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None

@@ -1,9 +1,10 @@
 """`chatcli serve`: the memory server as a foreground process.
 
-Everything that can be wrong is checked before uvicorn starts, and each failure is a
-ChatcliError with one line naming the fix: a public bind without a key (exit 2), an
-unreachable store or a port in use (exit 1). The socket is bound here rather than by
-uvicorn for that reason. Ctrl-C and SIGTERM stop the server cleanly with exit 0.
+Everything that can be wrong is checked before uvicorn starts, and each failure is one
+of the server's errors (chatcli.server.errors) with one line naming the fix: a public
+bind without a key (exit 2), an unreachable store or a port in use (exit 1). The socket
+is bound here rather than by uvicorn for that reason. Ctrl-C and SIGTERM stop the
+server cleanly with exit 0.
 """
 
 from __future__ import annotations
@@ -18,16 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from chatcli.config import Settings, resolve_provider
 from chatcli.env import Environment
-from chatcli.errors import ChatcliError, ConfigError, MemoryServerError
+from chatcli.errors import ChatcliError
+from chatcli.server.errors import ServeError, SetupError, StoreUnavailable
 
 if TYPE_CHECKING:
     from chatcli.server.summary import Summarizer
 
 GRACEFUL_SECONDS = 10
-
-
-class ServeError(ChatcliError):
-    """The server cannot listen where it was told to."""
 
 
 def serve(env: Environment, settings: Settings) -> None:
@@ -92,9 +90,12 @@ async def _serve(server: Any, store: Any, sock: socket.socket) -> None:
     try:
         try:
             await store.ping()
+        except StoreUnavailable:
+            await store.close()
+            raise
         except Exception as exc:
             await store.close()
-            raise MemoryServerError(
+            raise StoreUnavailable(
                 str(exc) or f"the {store.name} memory store is not answering"
             ) from None
         if not server.should_exit:
@@ -118,7 +119,7 @@ def check_exposure(host: str, api_key: str | None, allow_public: bool) -> None:
     """Memory holds conversations: only loopback is open without a key, unless told."""
     if api_key or allow_public or is_loopback(host):
         return
-    raise ConfigError(
+    raise SetupError(
         f"refusing to serve on {host} without an API key: set --api-key "
         "(or CHATCLI_SERVER_API_KEY), bind 127.0.0.1, or pass --allow-public"
     )

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from chatcli.errors import MemoryServerError
+from chatcli.server.errors import StoreUnavailable
 from chatcli.server.store import Memory, Message, Pending
 
 T = TypeVar("T")
@@ -126,7 +126,7 @@ class SQLiteStore:
             finally:
                 conn.close()
         except (OSError, sqlite3.Error) as exc:
-            raise MemoryServerError(
+            raise StoreUnavailable(
                 f"cannot open the SQLite memory store {self.path}: {_reason(exc)}; "
                 "choose a writable file with --db or server.db"
             ) from None
@@ -162,7 +162,12 @@ class SQLiteStore:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(THREADS, thread_name_prefix="chatcli-sqlite")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(self._connection()))
+        try:
+            return await loop.run_in_executor(self._executor, lambda: fn(self._connection()))
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(
+                f"the SQLite memory store {self.path} failed: {_reason(exc)}"
+            ) from exc
 
     async def append(
         self,

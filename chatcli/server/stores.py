@@ -7,12 +7,14 @@ never pays for redis-py.
 from __future__ import annotations
 
 from chatcli.config import ServerSettings
-from chatcli.errors import ConfigError, MemoryServerError
+from chatcli.errors import first_line
+from chatcli.server.errors import SetupError, StoreUnavailable
 from chatcli.server.store import Store
 
 
 def open_store(settings: ServerSettings) -> Store:
-    """The configured store, opened; raises a ChatcliError naming the fix when it cannot be."""
+    """The configured store, opened; SetupError or StoreUnavailable naming the fix
+    when it cannot be."""
     if settings.store == "redis":
         check_redis(settings.redis_url)
         from chatcli.server.redis_store import RedisStore
@@ -22,9 +24,9 @@ def open_store(settings: ServerSettings) -> Store:
         from chatcli.server.sqlite_store import SQLiteStore
 
         if not settings.db:
-            raise ConfigError("server.db is not set: give the SQLite file with --db")
+            raise SetupError("server.db is not set: give the SQLite file with --db")
         return SQLiteStore(settings.db)
-    raise ConfigError(f"server.store must be sqlite or redis, got {settings.store!r}")
+    raise SetupError(f"server.store must be sqlite or redis, got {settings.store!r}")
 
 
 def check_redis(url: str, timeout: float = 3.0) -> None:
@@ -38,23 +40,18 @@ def check_redis(url: str, timeout: float = 3.0) -> None:
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     except ValueError as exc:
-        raise ConfigError(
+        raise SetupError(
             f"invalid Redis URL {shown}: {exc}; fix --redis-url or REDIS_URL"
         ) from None
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise MemoryServerError(
-            f"Redis at {shown} is not answering ({_first_line(exc)}): start redis-server "
+        raise StoreUnavailable(
+            f"Redis at {shown} is not answering ({first_line(exc)}): start redis-server "
             "or fix --redis-url / REDIS_URL"
         ) from None
     finally:
         client.close()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def describe(settings: ServerSettings) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chatcli.server.errors import BadInput
 from chatcli.server.store import Message
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-_.:@]{0,255}")
@@ -26,15 +27,6 @@ MAX_PAGE = 100
 """Motörhead refuses pages above 100; so do we."""
 MAX_SIZE = 1000
 """A page of sessions is at most this long, so one request cannot ask for the whole index."""
-
-
-class BadInput(Exception):
-    """A request the server refuses: `status` is the 4xx, `message` goes in `{"error": ...}`."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 @dataclass(frozen=True)

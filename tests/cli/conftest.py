@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from chatcli.cli import app
-from chatcli.client import MotorheadClient
+from chatcli.memory.http import MotorheadClient
 from tests.support.motorhead_like import MotorheadLike
 from tests.support.procs import ServeProcess, start_serve
 from tests.support.scripted_openai import ScriptedOpenAI

@@ -11,9 +11,9 @@ import pytest
 
 from chatcli.answers import PlainAnswer
 from chatcli.ask import run_ask
-from chatcli.client import MotorheadClient
 from chatcli.config import load_settings
 from chatcli.env import Environment
+from chatcli.memory.http import MotorheadClient
 from chatcli.state import last_session
 from tests.cli.conftest import LLM_KEY, SERVER_KEY, read_pty, strip_ansi
 from tests.support.procs import free_port

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chatcli.client import MotorheadClient
 from chatcli.errors import ConfigError, MemoryServerError, UsageError
+from chatcli.memory.http import MotorheadClient
 from tests.cli.conftest import SERVER_KEY
 from tests.support.procs import free_port
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from chatcli.client import MotorheadClient
 from chatcli.config import load_settings
 from chatcli.env import Environment
 from chatcli.errors import SessionNotFound
 from chatcli.manage import clear_session, show_history
+from chatcli.memory.http import MotorheadClient
 from tests.cli.conftest import read_pty
 
 

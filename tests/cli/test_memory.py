@@ -9,7 +9,8 @@ import pytest
 from chatcli.config import LLMSettings, MemorySettings, Settings
 from chatcli.conversation import Conversation
 from chatcli.errors import MemoryServerError
-from chatcli.memory import ChatcliMotorheadMemory
+from chatcli.memory.http import MotorheadClient
+from chatcli.memory.langchain import ChatcliMotorheadMemory
 from tests.support.procs import free_port
 from tests.support.scripted_openai import ScriptedOpenAI
 
@@ -25,7 +26,7 @@ def settings_for(scripted: ScriptedOpenAI, **llm) -> Settings:
 
 @pytest.fixture
 def conversation(scripted_llm, memory_url, sid) -> Iterator[Conversation]:
-    conv = Conversation(settings_for(scripted_llm), memory_url, sid)
+    conv = Conversation(settings_for(scripted_llm), MotorheadClient(memory_url), sid)
     yield conv
     conv.close()
 
@@ -33,13 +34,13 @@ def conversation(scripted_llm, memory_url, sid) -> Iterator[Conversation]:
 def test_it_is_the_stock_motorhead_memory_class(memory_url, sid) -> None:
     from langchain_community.memory.motorhead_memory import MotorheadMemory
 
-    memory = ChatcliMotorheadMemory(url=memory_url, session_id=sid)
+    memory = ChatcliMotorheadMemory(MotorheadClient(memory_url), session_id=sid)
     assert isinstance(memory, MotorheadMemory)
     assert memory.memory_variables == ["chat_history"]
 
 
 def test_every_load_reads_the_server(memory, memory_url, sid) -> None:
-    chat_memory = ChatcliMotorheadMemory(url=memory_url, session_id=sid)
+    chat_memory = ChatcliMotorheadMemory(MotorheadClient(memory_url), session_id=sid)
     assert chat_memory.load_memory_variables({}) == {"chat_history": ""}
     memory.append(sid, [("Human", "hi im bob"), ("AI", " Hi Bob.")])
     assert chat_memory.load_memory_variables({}) == {
@@ -48,15 +49,15 @@ def test_every_load_reads_the_server(memory, memory_url, sid) -> None:
 
 
 def test_saving_keeps_no_local_copy(memory, memory_url, sid) -> None:
-    chat_memory = ChatcliMotorheadMemory(url=memory_url, session_id=sid)
+    chat_memory = ChatcliMotorheadMemory(MotorheadClient(memory_url), session_id=sid)
     chat_memory.save_context({"human_input": "hi"}, {"text": " hello"})
     assert chat_memory.chat_memory.messages == []
     assert memory.memory(sid).messages == [("Human", "hi"), ("AI", " hello")]
 
 
 def test_two_terminals_on_one_session_see_each_others_turns(scripted_llm, memory_url, sid) -> None:
-    first = Conversation(settings_for(scripted_llm), memory_url, sid)
-    second = Conversation(settings_for(scripted_llm), memory_url, sid)
+    first = Conversation(settings_for(scripted_llm), MotorheadClient(memory_url), sid)
+    second = Conversation(settings_for(scripted_llm), MotorheadClient(memory_url), sid)
     scripted_llm.script[:] = [" Hi Bob.", " Bob."]
     first.turn("hi im bob")
     second.turn("whats my name?")
@@ -101,7 +102,7 @@ def test_tokens_are_streamed_as_they_arrive(conversation, scripted_llm) -> None:
 
 
 def test_a_model_that_does_not_stream_gives_the_answer_once(scripted_llm, memory_url, sid) -> None:
-    conv = Conversation(settings_for(scripted_llm, stream=False), memory_url, sid)
+    conv = Conversation(settings_for(scripted_llm, stream=False), MotorheadClient(memory_url), sid)
     scripted_llm.script[:] = [" Whole."]
     tokens: list[str] = []
     assert conv.turn("hi", on_token=tokens.append) == " Whole."
@@ -131,7 +132,9 @@ def test_the_verbose_trace_goes_to_the_trace_stream(scripted_llm, memory_url, si
     import io
 
     trace = io.StringIO()
-    conv = Conversation(settings_for(scripted_llm), memory_url, sid, verbose=True, trace=trace)
+    conv = Conversation(
+        settings_for(scripted_llm), MotorheadClient(memory_url), sid, verbose=True, trace=trace
+    )
     conv.turn("hi im bob")
     conv.close()
     assert "Prompt after formatting:" in trace.getvalue()
@@ -139,7 +142,9 @@ def test_the_verbose_trace_goes_to_the_trace_stream(scripted_llm, memory_url, si
 
 
 def test_a_down_memory_server_stops_the_turn_before_the_llm(scripted_llm, sid) -> None:
-    conv = Conversation(settings_for(scripted_llm), f"http://127.0.0.1:{free_port()}", sid)
+    conv = Conversation(
+        settings_for(scripted_llm), MotorheadClient(f"http://127.0.0.1:{free_port()}"), sid
+    )
     with pytest.raises(MemoryServerError, match="is not answering"):
         conv.turn("hi")
     assert scripted_llm.requests == []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from chatcli.errors import ChatcliError
+from chatcli.server.errors import StoreUnavailable
 from chatcli.server.sqlite_store import MIGRATIONS, READ_QUERIES, SQLiteStore
 from chatcli.server.store import Message
 
@@ -54,14 +54,14 @@ def test_a_file_from_a_newer_chatcli_is_refused(tmp_path: Path) -> None:
     SQLiteStore(path)
     with sqlite3.connect(path) as conn:
         conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-    with pytest.raises(ChatcliError, match="newer than this chatcli"):
+    with pytest.raises(StoreUnavailable, match="newer than this chatcli"):
         SQLiteStore(path)
 
 
 def test_an_unwritable_location_is_one_line_naming_the_fix(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    with pytest.raises(ChatcliError) as caught:
+    with pytest.raises(StoreUnavailable) as caught:
         SQLiteStore(blocker / "memory.db")
     message = caught.value.message
     assert "\n" not in message
@@ -72,7 +72,7 @@ def test_an_unwritable_location_is_one_line_naming_the_fix(tmp_path: Path) -> No
 def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "memory.db"
     path.write_bytes(b"this is not sqlite at all, just some text" * 100)
-    with pytest.raises(ChatcliError, match="cannot open the SQLite memory store"):
+    with pytest.raises(StoreUnavailable, match="cannot open the SQLite memory store"):
         SQLiteStore(path)
 
 

@@ -1,10 +1,11 @@
-"""A small client of the Motörhead API, for commands that must start fast.
+"""The MemoryClient over HTTP: a small client of the Motörhead API that starts fast.
 
-`sessions`, `history`, `clear`, health checks and chatcli's memory class all go
-through it, so every way a memory server can fail becomes one MemoryServerError
-line that names the fix. It never imports LangChain, and it speaks HTTP with the
-standard library: importing httpx (with httpcore, trio, click and rich behind it)
-costs several times what the rest of `chatcli sessions` does.
+Chat and ask (to a configured server or the embedded one) and `sessions`, `history`,
+`clear` against a configured server go through it, so every way a memory server can
+fail becomes one MemoryServerError line that names the fix. It never imports
+LangChain, and it speaks HTTP with the standard library: importing httpx (with
+httpcore, trio, click and rich behind it) costs several times what the rest of
+`chatcli sessions` does.
 """
 
 from __future__ import annotations
@@ -14,37 +15,26 @@ import json
 import socket
 import ssl
 import threading
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from chatcli.errors import ConfigError, MemoryServerError, UsageError
-from chatcli.prompt import has_summary
-
-
-@dataclass
-class SessionMemory:
-    """A session as the server holds it; `messages` oldest first, unlike the wire."""
-
-    messages: list[tuple[str, str]]
-    context: str | None
-    tokens: int
-
-    @property
-    def summary(self) -> str | None:
-        """The summary, if the server has a real one (Motörhead's summarizer may store 'NONE')."""
-        return self.context if has_summary(self.context) else None
-
-    @property
-    def is_empty(self) -> bool:
-        return not self.messages and self.summary is None
+from chatcli.errors import ConfigError, MemoryServerError
+from chatcli.memory.protocol import refused_input
+from chatcli.memory.session import SessionMemory, parse_memory
 
 
 class MotorheadClient:
     """One kept-alive connection to one memory server; errors are one line for the user."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        timeout: float = 10.0,
+        where: str | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.where = where or f"the memory server at {self.base_url}"
         self.timeout = timeout
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -225,28 +215,6 @@ class MotorheadClient:
             f"memory server at {self.base_url} gave an unexpected answer to {what}: "
             "is memory.url a Motörhead-compatible server?"
         )
-
-
-def refused_input(reason: str) -> UsageError:
-    """The memory server's refusal of what the user gave (an id, a namespace, a size),
-    worded the same whether it came over HTTP or from the embedded file's own checks."""
-    return UsageError(f"the memory server refused it: {reason}")
-
-
-def parse_memory(data: dict[str, Any]) -> SessionMemory:
-    """Wire messages (newest first) made chronological; ValueError if not Motörhead's shape."""
-    messages: list[tuple[str, str]] = []
-    for item in reversed(data.get("messages") or []):
-        if not isinstance(item, dict):
-            raise ValueError("message is not an object")
-        messages.append((str(item.get("role", "")), str(item.get("content", ""))))
-    context = data.get("context")
-    tokens = data.get("tokens") or 0
-    return SessionMemory(
-        messages=messages,
-        context=context if isinstance(context, str) else None,
-        tokens=tokens if isinstance(tokens, int) else 0,
-    )
 
 
 def _dumps(value: Any) -> str:

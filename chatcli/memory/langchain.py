@@ -4,6 +4,10 @@ The stock class reads the session once (`init()`), then keeps a growing local co
 and ignores the server's summary: a long chat outgrows the model's context, and two
 terminals on one session never see each other's turns. This one asks the server for
 its window and summary on every turn and keeps nothing between turns.
+
+The client is injected (whatever `open_memory` opened), so a chat's health check, its
+LangChain memory and its REPL share one connection; the opener closes it, not this class.
+Only the chain code (chatcli.conversation) imports this module: it imports LangChain.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 from pydantic import PrivateAttr
 
-from chatcli.client import MotorheadClient
+from chatcli.memory.protocol import MemoryClient
 from chatcli.prompt import SUMMARY_PREFIX, chat_history_text, has_summary
 
 with warnings.catch_warnings():
@@ -24,25 +28,23 @@ with warnings.catch_warnings():
 class ChatcliMotorheadMemory(MotorheadMemory):
     """`session_id` may be reassigned between turns: nothing local belongs to a session."""
 
-    url: str
     memory_key: str = "chat_history"
     input_key: str | None = "human_input"
-    timeout: float = 10.0
     namespace: str | None = None
     """Sent with writes, so `chatcli sessions --namespace` lists the session."""
 
-    _client: MotorheadClient | None = PrivateAttr(default=None)
+    _client: MemoryClient = PrivateAttr()
 
-    def __init__(self, **data: Any) -> None:
+    def __init__(self, client: MemoryClient, **data: Any) -> None:
         # The seed's memory API is deprecated upstream; chatcli uses it on purpose.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             super().__init__(**data)
+        self._client = client
 
     @property
-    def client(self) -> MotorheadClient:
-        if self._client is None:
-            self._client = MotorheadClient(self.url, self.api_key, self.timeout)
+    def client(self) -> MemoryClient:
+        """The stock class's `url` and `api_key` go unused: the client knows where to go."""
         return self._client
 
     async def init(self) -> None:
@@ -75,8 +77,3 @@ class ChatcliMotorheadMemory(MotorheadMemory):
 
     def delete_session(self) -> None:
         self.client.delete(self.session_id, self.namespace)
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None

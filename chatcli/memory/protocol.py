@@ -1,0 +1,55 @@
+"""What every caller asks of the memory, whichever transport answers it.
+
+Commands, the REPL and the LangChain memory hold a `MemoryClient` and never know
+whether it speaks HTTP (MotorheadClient) or reads the embedded file (DirectClient).
+Failures are the CLI's errors: MemoryServerError when the memory is down or answers
+nonsense, UsageError (worded by `refused_input`) when it refuses what the user gave.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from chatcli.errors import UsageError
+from chatcli.memory.session import SessionMemory
+
+
+class MemoryClient(Protocol):
+    where: str
+    """Where the sessions live, in words a user can act on: "the memory server at URL",
+    "the embedded memory at FILE" (an embedded server's port means nothing to a user)."""
+
+    def health(self) -> int:
+        """The server's clock in ms; an answer proves the memory is up and takes our key."""
+        ...
+
+    def sessions(self, namespace: str | None = None, page: int = 1, size: int = 10) -> list[str]:
+        """Session ids by last write, oldest first."""
+        ...
+
+    def memory_raw(self, session_id: str) -> dict[str, Any]:
+        """Motörhead's own JSON for a session, for `history --json`."""
+        ...
+
+    def memory(self, session_id: str) -> SessionMemory: ...
+
+    def append(
+        self,
+        session_id: str,
+        messages: list[tuple[str, str]],
+        *,
+        context: str | None = None,
+        namespace: str | None = None,
+    ) -> None:
+        """Add messages in order; `context` replaces the summary, as in Motörhead."""
+        ...
+
+    def delete(self, session_id: str, namespace: str | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def refused_input(reason: str) -> UsageError:
+    """The memory's refusal of what the user gave (an id, a namespace, a size), worded
+    the same whether it came over HTTP or from the embedded file's own checks."""
+    return UsageError(f"the memory server refused it: {reason}")
