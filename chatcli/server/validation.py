@@ -35,23 +35,31 @@ class PostBody:
     context: str | None
 
 
+ID_RULE = "use 1-256 ASCII letters, digits or -_.:@, starting with a letter or digit"
+"""What ID_PATTERN allows, in words, for every message that refuses an id."""
+
+
+def id_problem(kind: str, value: str, shown: str) -> str | None:
+    """Why `value` is no valid `kind` ("session id", "namespace"), or None when it is; `shown`
+    is how the message quotes it. The one wording of the id rule, for the server and the CLI."""
+    if ID_PATTERN.fullmatch(value):
+        return None
+    return f"invalid {kind} {shown}: {ID_RULE}"
+
+
 def session_id(value: str) -> str:
-    if not ID_PATTERN.fullmatch(value):
-        raise BadInput(
-            f"invalid session id {_shown(value)}: use 1-256 ASCII letters, digits or -_.:@, "
-            "starting with a letter or digit"
-        )
+    problem = id_problem("session id", value, _shown(value))
+    if problem is not None:
+        raise BadInput(problem)
     return value
 
 
 def namespace(value: str | None) -> str | None:
     if value is None:
         return None
-    if not ID_PATTERN.fullmatch(value):
-        raise BadInput(
-            f"invalid namespace {_shown(value)}: use 1-256 ASCII letters, digits or -_.:@, "
-            "starting with a letter or digit"
-        )
+    problem = id_problem("namespace", value, _shown(value))
+    if problem is not None:
+        raise BadInput(problem)
     return value
 
 
@@ -194,15 +202,3 @@ def _shown(value: str) -> str:
     """The offending value, quoted and cut short, so an error line stays one line."""
     text = json.dumps(value)
     return text if len(text) <= 80 else text[:77] + '..."'
-
-
-ID_RULE = "use 1-256 ASCII letters, digits or -_.:@, starting with a letter or digit"
-"""What ID_PATTERN allows, in words, for every message that refuses an id."""
-
-
-def id_problem(kind: str, value: str, shown: str) -> str | None:
-    """Why `value` is no valid `kind` ("session id", "namespace"), or None when it is; `shown`
-    is how the message quotes it. The one wording of the id rule, for the server and the CLI."""
-    if ID_PATTERN.fullmatch(value):
-        return None
-    return f"invalid {kind} {shown}: {ID_RULE}"

@@ -22,9 +22,9 @@ import pytest
 
 from chatcli.config import ServerSettings
 from chatcli.server.app import create_app
-from chatcli.server.embedded import ThreadedServer
 from chatcli.server.http_limits import HttpLimits
 from chatcli.server.store import Store
+from chatcli.server.threaded import ThreadedServer
 from tests.support.procs import RedisServer
 
 STORES = ["sqlite", "redis"]

@@ -286,8 +286,8 @@ def test_health_check_and_docs_need_no_key(keyed: Live) -> None:
 def test_a_store_that_goes_away_gets_a_json_503_not_a_crash() -> None:
     from chatcli.config import ServerSettings
     from chatcli.server.app import create_app
-    from chatcli.server.embedded import ThreadedServer
     from chatcli.server.redis_store import RedisStore
+    from chatcli.server.threaded import ThreadedServer
     from tests.support.procs import redis_server
 
     with redis_server() as redis_proc:

@@ -16,9 +16,9 @@ import pytest
 from chatcli.config import LLMSettings, ServerSettings
 from chatcli.server.app import create_app
 from chatcli.server.compactor import Compactor
-from chatcli.server.embedded import ThreadedServer
 from chatcli.server.sqlite_store import SQLiteStore
 from chatcli.server.summary_workers import LLMSummarizer
+from chatcli.server.threaded import ThreadedServer
 
 WINDOW = 4
 WAIT = 180.0

@@ -13,10 +13,10 @@ import httpx
 
 from chatcli.config import ServerSettings
 from chatcli.server.app import create_app
-from chatcli.server.embedded import ThreadedServer
 from chatcli.server.redis_store import RedisStore
 from chatcli.server.sqlite_store import SQLiteStore
 from chatcli.server.store import Store
+from chatcli.server.threaded import ThreadedServer
 from tests.support.procs import redis_server
 
 BODY = {"messages": [{"role": "Human", "content": "hi"}]}
