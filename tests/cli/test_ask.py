@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -316,10 +318,37 @@ def test_a_missing_local_model_is_one_line_and_exit_1(cli, memory, sid, tmp_path
     assert memory.memory(sid).messages == []
 
 
-def test_a_session_id_the_server_refuses_is_a_usage_error(cli, scripted_llm) -> None:
+def test_a_session_id_the_server_refuses_is_a_usage_error_before_any_request(
+    cli, scripted_llm
+) -> None:
     result = cli("ask", "-s", "bad id", "hello")
     assert result.exit_code == 2
     assert result.stderr == (
-        'chatcli: error: the memory server refused it: 400 invalid session id "bad id": '
+        "chatcli: error: invalid session id 'bad id': "
         "use 1-256 ASCII letters, digits or -_.:@, starting with a letter or digit\n"
     )
+    assert scripted_llm.requests == []
+
+
+LANGCHAIN_ROOTS = {"langchain", "langchain_core", "langchain_classic", "langchain_openai", "openai"}
+
+
+@pytest.mark.parametrize("args", [["ask", "-s", "bad id", "hi"], ["chat", "-s", "bad id"]])
+def test_a_bad_session_id_is_refused_before_langchain_is_imported(args, tmp_path) -> None:
+    code = (
+        "import sys\n"
+        "from chatcli.cli import app\n"
+        "try:\n"
+        f"    app({args!r})\n"
+        "except SystemExit as exit:\n"
+        "    print('exit', exit.code)\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {LANGCHAIN_ROOTS!r}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATCLI_", "OPENAI_"))}
+    env.update({"CHATCLI_DATA_DIR": str(tmp_path), "CHATCLI_CONFIG_DIR": str(tmp_path)})
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.splitlines()[-2:] == ["exit 2", "[]"], out.stderr
+    assert out.stderr.startswith("chatcli: error: invalid session id 'bad id'")
+    assert out.stderr.count("\n") == 1
