@@ -345,3 +345,30 @@ def test_the_wording_is_the_servers(memory_url) -> None:
     assert BAD_ID.removeprefix("chatcli: error: ").strip().replace("'bad id'", "") in (
         refused.value.message.replace('"bad id"', "")
     )
+
+
+def test_config_show_says_the_local_model_is_in_use_not_llm_model(cli, tmp_path) -> None:
+    model = tmp_path / "tiny.gguf"
+    model.write_bytes(b"x")
+    local = {
+        "CHATCLI_LLM_PROVIDER": None,
+        "CHATCLI_LLM_BASE_URL": None,
+        "CHATCLI_LLM_API_KEY": None,
+        "CHATCLI_LLM_LOCAL_MODEL_PATH": str(model),
+    }
+    result = cli("config", "show", env=local)
+    lines = result.stdout.splitlines()
+    assert lines[1] == "# in use: provider local, model tiny.gguf"
+    assert lines[2] == f"# local model file at {model} (ready)"
+    data = json.loads(cli("config", "show", "--json", env=local).stdout)
+    assert data["in_use"] == {
+        "provider": "local",
+        "model": "tiny.gguf",
+        "local_model_path": str(model),
+        "local_model_state": "ready",
+    }
+
+
+def test_config_show_names_the_openai_model_when_openai_is_in_use(cli) -> None:
+    result = cli("config", "show")
+    assert result.stdout.splitlines()[1] == "# in use: provider openai, model gpt-4o-mini"
