@@ -21,7 +21,8 @@ from chatcli.runner import Context, run
 app = typer.Typer(
     name="chatcli",
     cls=ChatcliGroup,
-    help="A terminal chatbot with persistent Motörhead memory.",
+    help="A terminal chatbot with persistent Motörhead memory.\n\n"
+    "--config, --debug and --memory-url also work after the command's name.",
     no_args_is_help=True,
     add_completion=True,
     rich_markup_mode=None,
@@ -34,7 +35,8 @@ config_app = typer.Typer(
 app.add_typer(config_app, name="config")
 
 SessionOpt = Annotated[
-    str | None, typer.Option("--session", "-s", help="Session id to use (created if new).")
+    str | None,
+    typer.Option("--session", "-s", help="Session id, or a unique prefix of one (created if new)."),
 ]
 ContinueOpt = Annotated[
     bool, typer.Option("--continue", "-c", help="Continue the last session used.")
@@ -151,6 +153,7 @@ def ask(
         typer.Option(
             "--file",
             "-f",
+            metavar="FILE",
             help="A text file to put after the question, under a '--- FILE ---' line; repeatable.",
         ),
     ] = None,
