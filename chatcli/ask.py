@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from pathlib import Path
 
 from chatcli.answers import PlainAnswer
+from chatcli.attachments import read_files, with_files
 from chatcli.config import Settings
 from chatcli.env import Environment
 from chatcli.errors import UsageError
@@ -22,9 +25,11 @@ def run_ask(
     cont: bool,
     json_out: bool,
     verbose: bool,
+    files: Sequence[Path] = (),
 ) -> None:
+    attached = read_files(files)
     session_id, is_new = resolve_session(env, session, cont)
-    text = read_question(env, question)
+    text = with_files(read_question(env, question, optional=bool(attached)), attached)
     models = LocalModels()
     models.preload(settings.llm)
     from chatcli.conversation import Conversation
@@ -55,13 +60,16 @@ def run_ask(
         print(f"new session {session_id}; continue it with -c or -s {session_id}", file=env.stderr)
 
 
-def read_question(env: Environment, question: str | None) -> str:
-    """The argument, or stdin when it is piped (or the argument is '-')."""
+def read_question(env: Environment, question: str | None, optional: bool = False) -> str:
+    """The argument, or stdin when it is piped (or the argument is '-'); `optional` when
+    files (-f) carry the question, so none need be typed."""
     if question is None or question == "-":
         if question is None and env.stdin_isatty:
+            if optional:
+                return ""
             raise UsageError("no question: pass one as an argument or pipe it on stdin")
         question = env.stdin.read()
     text = question.strip()
-    if not text:
+    if not text and not optional:
         raise UsageError("no question: pass one as an argument or pipe it on stdin")
     return text

@@ -15,36 +15,46 @@ from typing import Annotated, NoReturn
 import typer
 
 from chatcli import __version__
+from chatcli.commandline import ChatcliGroup
 from chatcli.runner import Context, run
 
 app = typer.Typer(
     name="chatcli",
-    help="A terminal chatbot with persistent Motörhead memory.",
+    cls=ChatcliGroup,
+    help="A terminal chatbot with persistent Motörhead memory.\n\n"
+    "--config, --debug and --memory-url also work after the command's name.",
     no_args_is_help=True,
     add_completion=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-config_app = typer.Typer(help="Show the settings in force and where they come from.")
+config_app = typer.Typer(
+    cls=ChatcliGroup, help="Show the settings in force and where they come from."
+)
 app.add_typer(config_app, name="config")
 
 SessionOpt = Annotated[
-    str | None, typer.Option("--session", "-s", help="Session id to use (created if new).")
+    str | None,
+    typer.Option("--session", "-s", help="Session id, or a unique prefix of one (created if new)."),
 ]
 ContinueOpt = Annotated[
     bool, typer.Option("--continue", "-c", help="Continue the last session used.")
 ]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name (openai).")]
 LLMOpt = Annotated[str | None, typer.Option("--llm", help="LLM provider: local, openai or auto.")]
-MemoryUrlOpt = Annotated[
+SystemOpt = Annotated[
     str | None,
-    typer.Option(
-        "--memory-url",
-        help="Motörhead-compatible memory server; unset means the embedded one.",
-        envvar="CHATCLI_MEMORY_URL",
-        show_envvar=False,
-    ),
+    typer.Option("--system", help="The prompt's first line (chat.system; default: the seed's)."),
+]
+TemperatureOpt = Annotated[
+    float | None, typer.Option("--temperature", min=0.0, help="Sampling temperature.")
+]
+MaxTokensOpt = Annotated[
+    int | None, typer.Option("--max-tokens", min=1, help="Longest answer, in tokens.")
+]
+NoStreamOpt = Annotated[
+    bool, typer.Option("--no-stream", help="Show the answer whole, not token by token.")
 ]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", help="Print LangChain's LLMChain trace on stderr.")
@@ -66,16 +76,45 @@ def main_callback(
         Path | None, typer.Option("--config", help="Config file (default: the user config dir).")
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    memory_url: Annotated[
+        str | None,
+        typer.Option(
+            "--memory-url",
+            metavar="URL",
+            help="Motörhead-compatible memory server; unset means the embedded one.",
+        ),
+    ] = None,
     version: Annotated[
         bool | None,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = None,
 ) -> None:
-    ctx.obj = Context(config_path=config, debug=debug, base=ctx.obj)
+    """Global options: also accepted after the command (chatcli.commandline)."""
+    ctx.obj = Context(config_path=config, debug=debug, memory_url=memory_url, base=ctx.obj)
 
 
 def _llm_flags(model: str | None, llm: str | None) -> dict:
     return {"llm": {"model": model, "provider": llm}}
+
+
+def _turn_flags(
+    model: str | None,
+    llm: str | None,
+    system: str | None,
+    temperature: float | None,
+    max_tokens: int | None,
+    no_stream: bool,
+) -> dict:
+    """chat's and ask's per-call settings, as the flags layer of the settings."""
+    flags = _llm_flags(model, llm)
+    flags["llm"].update(
+        {
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "stream": False if no_stream else None,
+        }
+    )
+    return {**flags, "chat": {"system": system}}
 
 
 @app.command()
@@ -85,15 +124,20 @@ def chat(
     cont: ContinueOpt = False,
     model: ModelOpt = None,
     llm: LLMOpt = None,
-    memory_url: MemoryUrlOpt = None,
+    system: SystemOpt = None,
+    temperature: TemperatureOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    no_stream: NoStreamOpt = False,
     verbose: VerboseOpt = False,
     raw: Annotated[bool, typer.Option("--raw", help="Plain text, no Markdown rendering.")] = False,
 ) -> None:
     """Chat in an interactive REPL that remembers across runs."""
     from chatcli.repl import run_chat
+    from chatcli.session_ref import naming_session
 
-    flags = {**_llm_flags(model, llm), "memory": {"url": memory_url}}
-    run(ctx, flags, partial(run_chat, session=session, cont=cont, verbose=verbose, raw=raw))
+    flags = _turn_flags(model, llm, system, temperature, max_tokens, no_stream)
+    command = partial(run_chat, cont=cont, verbose=verbose, raw=raw)
+    run(ctx, flags, naming_session(command, session))
 
 
 @app.command()
@@ -104,67 +148,103 @@ def ask(
     ] = None,
     session: SessionOpt = None,
     cont: ContinueOpt = False,
+    files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--file",
+            "-f",
+            metavar="FILE",
+            help="A text file to put after the question, under a '--- FILE ---' line; repeatable.",
+        ),
+    ] = None,
     model: ModelOpt = None,
     llm: LLMOpt = None,
-    memory_url: MemoryUrlOpt = None,
+    system: SystemOpt = None,
+    temperature: TemperatureOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    no_stream: NoStreamOpt = False,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Ask one question; the answer alone goes to stdout."""
     from chatcli.ask import run_ask
+    from chatcli.session_ref import naming_session
 
-    flags = {**_llm_flags(model, llm), "memory": {"url": memory_url}}
+    flags = _turn_flags(model, llm, system, temperature, max_tokens, no_stream)
     command = partial(
-        run_ask, question=question, session=session, cont=cont, json_out=json_out, verbose=verbose
+        run_ask,
+        question=question,
+        cont=cont,
+        json_out=json_out,
+        verbose=verbose,
+        files=files or [],
     )
-    run(ctx, flags, command)
+    run(ctx, flags, naming_session(command, session))
 
 
 @app.command()
 def sessions(
     ctx: typer.Context,
     namespace: NamespaceOpt = None,
-    page: Annotated[int, typer.Option("--page", min=1, max=100, help="Page, from 1.")] = 1,
-    size: Annotated[int, typer.Option("--size", min=1, max=1000, help="Sessions a page.")] = 10,
-    memory_url: MemoryUrlOpt = None,
-    json_out: JsonOpt = False,
+    page: Annotated[
+        int, typer.Option("--page", min=1, max=100, help="Page, from 1: the most recent.")
+    ] = 1,
+    size: Annotated[
+        int | None, typer.Option("--size", min=1, max=1000, help="Sessions a page (default 10).")
+    ] = None,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print JSON, in the server's order and pages (least recently written first).",
+        ),
+    ] = False,
 ) -> None:
-    """List the memory server's sessions, most recent last."""
+    """List the memory server's sessions, most recent first."""
     from chatcli.manage import list_sessions
 
-    flags = {"memory": {"url": memory_url}}
     command = partial(list_sessions, namespace=namespace, page=page, size=size, json_out=json_out)
-    run(ctx, flags, command)
+    run(ctx, {}, command)
+
+
+SessionArg = Annotated[str, typer.Argument(help="The session id, or a unique prefix of one.")]
 
 
 @app.command()
 def history(
     ctx: typer.Context,
-    session: Annotated[str, typer.Argument(help="The session id.")],
-    memory_url: MemoryUrlOpt = None,
+    session: SessionArg,
     json_out: JsonOpt = False,
     raw: Annotated[bool, typer.Option("--raw", help="Plain text transcript.")] = False,
 ) -> None:
     """Show a session's summary and messages, oldest first."""
     from chatcli.manage import show_history
+    from chatcli.session_ref import naming_session
 
-    flags = {"memory": {"url": memory_url}}
-    run(ctx, flags, partial(show_history, session=session, json_out=json_out, raw=raw))
+    run(ctx, {}, naming_session(partial(show_history, json_out=json_out, raw=raw), session))
 
 
 @app.command()
 def clear(
     ctx: typer.Context,
-    session: Annotated[str, typer.Argument(help="The session id.")],
+    session: SessionArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     namespace: NamespaceOpt = None,
-    memory_url: MemoryUrlOpt = None,
 ) -> None:
     """Delete a session from the memory server."""
     from chatcli.manage import clear_session
+    from chatcli.session_ref import naming_session
 
-    flags = {"memory": {"url": memory_url}}
-    run(ctx, flags, partial(clear_session, session=session, yes=yes, namespace=namespace))
+    command = partial(clear_session, yes=yes, namespace=namespace)
+    run(ctx, {}, naming_session(command, session, namespace))
+
+
+@app.command()
+def models(ctx: typer.Context, model: ModelOpt = None, llm: LLMOpt = None) -> None:
+    """List the configured provider's models (* marks the one used) and the local model."""
+    from chatcli.models_list import list_models
+
+    run(ctx, _llm_flags(model, llm), list_models)
 
 
 @config_app.command("show")

@@ -17,6 +17,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from chatcli.env import Environment
 from chatcli.errors import ConfigError
+from chatcli.prompt import SYSTEM
 
 SECRET_KEYS = frozenset({"api_key"})
 MASK = "********"
@@ -77,6 +78,8 @@ class ServerSettings:
 class ChatSettings:
     markdown: bool = True
     history_file: str | None = None
+    system: str = SYSTEM
+    """The prompt's first line; the seed's by default, so the seed's prompt is unchanged."""
 
 
 @dataclass(frozen=True)

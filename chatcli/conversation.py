@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 from chatcli.config import Settings
 from chatcli.errors import LLMError
 from chatcli.llm import STOP, make_llm
-from chatcli.prompt import INPUT_VARIABLES, TEMPLATE
+from chatcli.prompt import INPUT_VARIABLES, template
 
 if TYPE_CHECKING:
     from chatcli.local_models import LocalModels
@@ -66,7 +66,9 @@ class Conversation:
                 session_id=self.session_id,
                 namespace=self.settings.memory.namespace,
             )
-            prompt = PromptTemplate(input_variables=INPUT_VARIABLES, template=TEMPLATE)
+            prompt = PromptTemplate(
+                input_variables=INPUT_VARIABLES, template=template(self.settings.chat.system)
+            )
             self._chain = LLMChain(llm=llm, prompt=prompt, memory=self._memory, verbose=False)
         return self._chain
 

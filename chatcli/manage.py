@@ -15,6 +15,10 @@ from chatcli.env import Environment
 from chatcli.errors import MemoryServerError, SessionNotFound, UsageError
 from chatcli.memory.open import open_client
 from chatcli.memory.session import parse_memory
+from chatcli.session_ref import all_sessions
+
+PAGE_SIZE = 10
+"""Sessions a page of `chatcli sessions`, as Motörhead's API pages them by default."""
 
 
 def list_sessions(
@@ -23,14 +27,30 @@ def list_sessions(
     *,
     namespace: str | None,
     page: int,
-    size: int,
+    size: int | None,
     json_out: bool,
 ) -> None:
-    """Sessions in the server's order (least recently written first), each with its size."""
+    """The most recently written sessions first, `size` a page, each with its size.
+
+    The server's index is oldest first (Motörhead's order, kept by the API), so the whole
+    index is read to find the newest; --json keeps the server's own order and paging, for
+    scripts that page the API's way.
+    """
+    again = [
+        *(["--namespace", namespace] if namespace else []),
+        *(["--size", str(size)] if size else []),
+    ]
+    size = size or PAGE_SIZE
     namespace = namespace or settings.memory.namespace
     with open_client(settings) as client:
         where = client.where
-        ids = client.sessions(namespace, page, size)
+        if json_out:
+            ids = client.sessions(namespace, page, size)
+            total = None
+        else:
+            newest_first = all_sessions(client, namespace)[::-1]
+            total = len(newest_first)
+            ids = newest_first[(page - 1) * size : page * size]
         rows = [(session_id, client.memory(session_id)) for session_id in ids]
     if json_out:
         data = [
@@ -44,23 +64,40 @@ def list_sessions(
         ]
         print(json.dumps(data, ensure_ascii=False, indent=2), file=env.stdout)
         return
+    assert total is not None
     if not rows:
         scope = f" in namespace {namespace}" if namespace else ""
-        print(f"no sessions{scope} in {where}", file=env.stderr)
+        if total:
+            pages = -(-total // size)
+            print(
+                f"no sessions on page {page}: {plural(total, 'session')}{scope}, "
+                f"{plural(pages, 'page')} of {size}",
+                file=env.stderr,
+            )
+        else:
+            print(f"no sessions{scope} in {where}", file=env.stderr)
         return
     if not env.stdout_isatty:
         for session_id, memory in rows:
             summary = "summary" if memory.summary is not None else "no summary"
             print(f"{session_id}\t{len(memory.messages)} messages\t{summary}", file=env.stdout)
-        return
-    from rich.table import Table
+    else:
+        from rich.table import Table
 
-    from chatcli.render import console_for
+        from chatcli.render import console_for
 
-    table = Table("session", "messages", "summary", box=None, header_style="bold")
-    for session_id, memory in rows:
-        table.add_row(session_id, str(len(memory.messages)), _yes(memory.summary is not None))
-    console_for(env, env.stdout).print(table)
+        table = Table("session", "messages", "summary", box=None, header_style="bold")
+        for session_id, memory in rows:
+            table.add_row(session_id, str(len(memory.messages)), _yes(memory.summary is not None))
+        console_for(env, env.stdout).print(table)
+    older = total - page * size
+    if older > 0:
+        command = " ".join(["chatcli sessions", "--page", str(page + 1), *again])
+        print(f"{plural(older, 'older session')}: {command}", file=env.stderr)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def show_history(
@@ -118,14 +155,30 @@ def _confirm(env: Environment, question: str) -> bool:
 def show_config(
     env: Environment, settings: Settings, *, json_out: bool, config: Path | None
 ) -> None:
-    """The settings in force after every layer, with secrets masked, never the keys themselves."""
+    """The settings in force after every layer, secrets masked, headed by what they amount
+    to: the provider `auto` resolves to, the model it uses, and the local model's file."""
+    from chatcli.models_list import local_model, model_in_use
+
+    provider, model = model_in_use(settings.llm)
+    local = local_model(settings.llm) if provider == "local" else None
+    in_use = {
+        "provider": provider,
+        "model": model,
+        "local_model_path": str(local.path) if local and local.path else None,
+        "local_model_state": local.state if local else None,
+    }
     data = masked(settings)
     if json_out:
-        print(json.dumps(data, indent=2), file=env.stdout)
+        print(json.dumps({"in_use": in_use, **data}, indent=2), file=env.stdout)
         return
     path = config_file_path(env, config)
     state = "" if path.exists() else " (not found: defaults and environment only)"
     lines = [f"# config file: {path}{state}"]
+    lines.append(f"# in use: provider {provider}, model {model}")
+    if local is not None:
+        where = f" at {local.path}" if local.path else ""
+        lines.append(f"# local model file{where} ({local.state})")
+        lines.append("# (llm.model names the openai provider's model; the local one ignores it)")
     for section, values in data.items():
         lines += ["", f"[{section}]"]
         for key, value in values.items():

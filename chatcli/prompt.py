@@ -5,11 +5,18 @@ Kept free of LangChain so the exact text can be tested, timed and reused cheaply
 
 from __future__ import annotations
 
-TEMPLATE = """You are a chatbot having a conversation with a human.
+SYSTEM = "You are a chatbot having a conversation with a human."
+"""The seed's system line: the default of chat.system and --system."""
 
-{chat_history}
-Human: {human_input}
-AI:"""
+
+def template(system: str = SYSTEM) -> str:
+    """The bob prompt with `system` as its first line; braces in it are escaped, so a
+    user's line is text to the template, never a variable. The default is the seed's."""
+    line = system.replace("{", "{{").replace("}", "}}")
+    return line + "\n\n{chat_history}\nHuman: {human_input}\nAI:"
+
+
+TEMPLATE = template()
 
 INPUT_VARIABLES = ["chat_history", "human_input"]
 SUMMARY_PREFIX = "Summary of earlier conversation: "
@@ -37,8 +44,13 @@ def chat_history_text(context: str | None, messages: list[tuple[str, str]]) -> s
     return "\n".join(lines)
 
 
-def format_prompt(context: str | None, messages: list[tuple[str, str]], human_input: str) -> str:
+def format_prompt(
+    context: str | None,
+    messages: list[tuple[str, str]],
+    human_input: str,
+    system: str = SYSTEM,
+) -> str:
     """The prompt the chain sends, without LangChain: for the bench and tests."""
-    return TEMPLATE.format(
+    return template(system).format(
         chat_history=chat_history_text(context, messages), human_input=human_input
     )

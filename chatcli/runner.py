@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from chatcli.config import Layer, Settings, load_settings
+from chatcli.config import Layer, Settings, load_settings, merge_layers
 from chatcli.env import Environment
 from chatcli.errors import ChatcliError, ExitStatus, unexpected
 from chatcli.server.errors import ServerError, SetupError
@@ -26,6 +26,8 @@ class Context:
 
     config_path: Path | None = None
     debug: bool = False
+    memory_url: str | None = None
+    """--memory-url given before the command's name (or after, by a command without its own)."""
     base: Environment | None = None
     """The Environment a test injects (CliRunner's `obj`); the process's own otherwise."""
 
@@ -51,7 +53,8 @@ def run(
     state = ctx.obj if isinstance(ctx.obj, Context) else Context(base=ctx.obj)
     env = state.environment()
     try:
-        settings: Settings = load_settings(env, state.config_path, flags, motorhead_env)
+        given = merge_layers({"memory": {"url": state.memory_url}}, flags)
+        settings: Settings = load_settings(env, state.config_path, given, motorhead_env)
         command(env, settings)
     except (ChatcliError, ServerError) as exc:
         if state.debug:

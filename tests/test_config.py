@@ -195,3 +195,11 @@ def test_a_keys_choices_are_the_literal_in_its_type() -> None:
         ("auto", "local", "openai"),
     )
     assert field_kind(get_type_hints(ServerSettings)["db"]) == (str, ())
+
+
+def test_chat_system_defaults_to_the_seeds_line_and_comes_from_the_environment() -> None:
+    from chatcli.prompt import SYSTEM
+
+    assert build_settings({}).chat.system == SYSTEM
+    layer = env_layer({"CHATCLI_CHAT_SYSTEM": "Be brief."})
+    assert build_settings(layer).chat.system == "Be brief."

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -316,10 +318,109 @@ def test_a_missing_local_model_is_one_line_and_exit_1(cli, memory, sid, tmp_path
     assert memory.memory(sid).messages == []
 
 
-def test_a_session_id_the_server_refuses_is_a_usage_error(cli, scripted_llm) -> None:
+def test_a_session_id_the_server_refuses_is_a_usage_error_before_any_request(
+    cli, scripted_llm
+) -> None:
     result = cli("ask", "-s", "bad id", "hello")
     assert result.exit_code == 2
     assert result.stderr == (
-        'chatcli: error: the memory server refused it: 400 invalid session id "bad id": '
+        "chatcli: error: invalid session id 'bad id': "
         "use 1-256 ASCII letters, digits or -_.:@, starting with a letter or digit\n"
     )
+    assert scripted_llm.requests == []
+
+
+LANGCHAIN_ROOTS = {"langchain", "langchain_core", "langchain_classic", "langchain_openai", "openai"}
+
+
+@pytest.mark.parametrize("args", [["ask", "-s", "bad id", "hi"], ["chat", "-s", "bad id"]])
+def test_a_bad_session_id_is_refused_before_langchain_is_imported(args, tmp_path) -> None:
+    code = (
+        "import sys\n"
+        "from chatcli.cli import app\n"
+        "try:\n"
+        f"    app({args!r})\n"
+        "except SystemExit as exit:\n"
+        "    print('exit', exit.code)\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {LANGCHAIN_ROOTS!r}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATCLI_", "OPENAI_"))}
+    env.update({"CHATCLI_DATA_DIR": str(tmp_path), "CHATCLI_CONFIG_DIR": str(tmp_path)})
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.splitlines()[-2:] == ["exit 2", "[]"], out.stderr
+    assert out.stderr.startswith("chatcli: error: invalid session id 'bad id'")
+    assert out.stderr.count("\n") == 1
+
+
+def test_system_sets_the_prompts_first_line(cli, scripted_llm, sid) -> None:
+    cli("ask", "-s", sid, "--system", "You are terse {really}.", "hi")
+    assert scripted_llm.requests[-1].prompt == "You are terse {really}.\n\n\nHuman: hi\nAI:"
+
+
+def test_chat_system_in_the_config_sets_it_too(cli, scripted_llm, sid, tmp_path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[chat]\nsystem = "You are a pirate."\n')
+    cli("--config", str(config), "ask", "-s", sid, "hi")
+    assert scripted_llm.requests[-1].prompt.startswith("You are a pirate.\n\n")
+
+
+def test_without_system_the_prompt_is_the_seeds(cli, scripted_llm, sid) -> None:
+    cli("ask", "-s", sid, "hi")
+    assert scripted_llm.requests[-1].prompt == (
+        "You are a chatbot having a conversation with a human.\n\n\nHuman: hi\nAI:"
+    )
+
+
+def test_temperature_max_tokens_and_no_stream_reach_the_request(cli, scripted_llm, sid) -> None:
+    result = cli(
+        "ask", "-s", sid, "--temperature", "0.7", "--max-tokens", "33", "--no-stream", "hi"
+    )
+    assert result.exit_code == 0, result.stderr
+    body = scripted_llm.requests[-1].body
+    assert (body["temperature"], body["max_tokens"], body.get("stream", False)) == (0.7, 33, False)
+
+
+def test_answers_stream_by_default(cli, scripted_llm, sid) -> None:
+    cli("ask", "-s", sid, "hi")
+    assert scripted_llm.requests[-1].body["stream"] is True
+
+
+def test_files_follow_the_question_each_under_its_name(cli, scripted_llm, sid, tmp_path) -> None:
+    notes, todo = tmp_path / "notes.md", tmp_path / "todo.txt"
+    notes.write_text("# Notes\nbuy milk\n")
+    todo.write_text("call Ann\n")
+    result = cli("ask", "-s", sid, "-f", str(notes), "--file", str(todo), "summarize")
+    assert result.exit_code == 0, result.stderr
+    assert scripted_llm.requests[-1].prompt.endswith(
+        f"Human: summarize\n\n--- {notes} ---\n# Notes\nbuy milk\n\n--- {todo} ---\ncall Ann\nAI:"
+    )
+
+
+def test_a_file_alone_is_the_question(cli, scripted_llm, sid, tmp_path) -> None:
+    notes = tmp_path / "notes.md"
+    notes.write_text("hello there")
+    assert cli("ask", "-s", sid, "-f", str(notes), input="").exit_code == 0
+    assert scripted_llm.requests[-1].prompt.endswith(f"Human: --- {notes} ---\nhello there\nAI:")
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (lambda p: None, "no such file"),
+        (lambda p: p.mkdir(), "is a directory, not a file"),
+        (lambda p: p.write_bytes(b"\x89PNG\0\0"), "is a binary file, not text"),
+        (lambda p: p.write_bytes(b"caf\xe9"), "is not UTF-8 text"),
+    ],
+    ids=["missing", "directory", "binary", "latin-1"],
+)
+def test_a_file_that_is_not_text_is_a_usage_error_before_asking(
+    cli, scripted_llm, sid, tmp_path, make, problem
+) -> None:
+    path = tmp_path / "input"
+    make(path)
+    result = cli("ask", "-s", sid, "-f", str(path), "summarize")
+    assert result.exit_code == 2
+    assert result.stderr == f"chatcli: error: -f {path}: {problem}\n"
+    assert scripted_llm.requests == []

@@ -28,13 +28,55 @@ def seed(memory: MotorheadClient, sid: str, namespace: str | None = None, **kw) 
     )
 
 
-def test_sessions_lists_ids_oldest_first_with_counts(cli, memory, namespace) -> None:
+def test_sessions_lists_ids_most_recent_first_with_counts(cli, memory, namespace) -> None:
     seed(memory, "older", namespace)
     seed(memory, "newer", namespace, context="Bob introduced himself.")
     memory.append("newer", [("Human", "bye")], namespace=namespace)
     result = cli("sessions")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == "older\t2 messages\tno summary\nnewer\t3 messages\tsummary\n"
+    assert result.stdout == "newer\t3 messages\tsummary\nolder\t2 messages\tno summary\n"
+    assert result.stderr == ""
+
+
+def test_the_session_just_written_is_on_the_first_page(cli, memory, namespace, sid) -> None:
+    for n in range(12):
+        seed(memory, f"{sid}-{n:02}", namespace)
+    memory.append(f"{sid}-00", [("Human", "again")], namespace=namespace)
+    result = cli("sessions")
+    assert result.stdout.splitlines()[0] == f"{sid}-00\t3 messages\tno summary"
+    assert len(result.stdout.splitlines()) == 10
+
+
+def test_sessions_says_how_many_older_ones_there_are_and_how_to_see_them(
+    cli, memory, namespace, sid
+) -> None:
+    for n in range(13):
+        seed(memory, f"{sid}-{n:02}", namespace)
+    assert cli("sessions").stderr == "3 older sessions: chatcli sessions --page 2\n"
+    assert cli("sessions", "--size", "12").stderr == (
+        "1 older session: chatcli sessions --page 2 --size 12\n"
+    )
+    last = cli("sessions", "--page", "2")
+    assert last.stdout.splitlines() == [f"{sid}-{n:02}\t2 messages\tno summary" for n in (2, 1, 0)]
+    assert last.stderr == ""
+
+
+def test_a_page_past_the_end_says_how_many_there_are(cli, memory, namespace) -> None:
+    seed(memory, "only", namespace)
+    result = cli("sessions", "--page", "3")
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert (
+        result.stderr
+        == f"no sessions on page 3: 1 session in namespace {namespace}, 1 page of 10\n"
+    )
+
+
+def test_sessions_json_keeps_the_servers_order_and_pages(cli, memory, namespace, sid) -> None:
+    for n in (1, 2, 3):
+        seed(memory, f"{sid}-{n}", namespace)
+    result = cli("sessions", "--json", "--page", "1", "--size", "2")
+    assert [row["id"] for row in json.loads(result.stdout)] == [f"{sid}-1", f"{sid}-2"]
 
 
 def test_sessions_json(cli, memory, namespace) -> None:
@@ -45,11 +87,11 @@ def test_sessions_json(cli, memory, namespace) -> None:
     ]
 
 
-def test_sessions_pages(cli, memory, namespace) -> None:
+def test_sessions_pages_from_the_most_recent(cli, memory, namespace) -> None:
     for name in ("a1", "a2", "a3"):
         seed(memory, name, namespace)
     result = cli("sessions", "--page", "2", "--size", "2")
-    assert result.stdout.splitlines() == ["a3\t2 messages\tno summary"]
+    assert result.stdout.splitlines() == ["a1\t2 messages\tno summary"]
 
 
 def test_sessions_says_when_there_are_none_on_stderr(cli, namespace, memory_url) -> None:
@@ -274,9 +316,59 @@ def test_embedded_history_of_an_unknown_session_names_the_file(cli, environ) -> 
     )
 
 
-def test_embedded_bad_session_id_is_refused_like_the_server_does(cli) -> None:
-    result = cli("history", "bad id", env={"CHATCLI_MEMORY_URL": None})
+BAD_ID = (
+    "chatcli: error: invalid session id 'bad id': use 1-256 ASCII letters, digits or -_.:@, "
+    "starting with a letter or digit\n"
+)
+ID_COMMANDS = [
+    ["history", "bad id"],
+    ["clear", "-y", "bad id"],
+    ["ask", "-s", "bad id", "hi"],
+    ["chat", "-s", "bad id"],
+]
+
+
+@pytest.mark.parametrize("embedded", [False, True], ids=["memory-url", "embedded"])
+@pytest.mark.parametrize("args", ID_COMMANDS, ids=[a[0] for a in ID_COMMANDS])
+def test_a_bad_session_id_is_refused_in_one_wording_by_every_command(cli, args, embedded) -> None:
+    result = cli(*args, input="", env={"CHATCLI_MEMORY_URL": None} if embedded else {})
     assert result.exit_code == 2
-    assert result.stderr.startswith(
-        "chatcli: error: the memory server refused it: 400 invalid session id"
+    assert result.stderr == BAD_ID
+
+
+def test_the_wording_is_the_servers(memory_url) -> None:
+    from chatcli.errors import UsageError
+    from chatcli.memory.http import MotorheadClient
+
+    with MotorheadClient(memory_url) as client, pytest.raises(UsageError) as refused:
+        client.memory("bad id")
+    assert BAD_ID.removeprefix("chatcli: error: ").strip().replace("'bad id'", "") in (
+        refused.value.message.replace('"bad id"', "")
     )
+
+
+def test_config_show_says_the_local_model_is_in_use_not_llm_model(cli, tmp_path) -> None:
+    model = tmp_path / "tiny.gguf"
+    model.write_bytes(b"x")
+    local = {
+        "CHATCLI_LLM_PROVIDER": None,
+        "CHATCLI_LLM_BASE_URL": None,
+        "CHATCLI_LLM_API_KEY": None,
+        "CHATCLI_LLM_LOCAL_MODEL_PATH": str(model),
+    }
+    result = cli("config", "show", env=local)
+    lines = result.stdout.splitlines()
+    assert lines[1] == "# in use: provider local, model tiny.gguf"
+    assert lines[2] == f"# local model file at {model} (ready)"
+    data = json.loads(cli("config", "show", "--json", env=local).stdout)
+    assert data["in_use"] == {
+        "provider": "local",
+        "model": "tiny.gguf",
+        "local_model_path": str(model),
+        "local_model_state": "ready",
+    }
+
+
+def test_config_show_names_the_openai_model_when_openai_is_in_use(cli) -> None:
+    result = cli("config", "show")
+    assert result.stdout.splitlines()[1] == "# in use: provider openai, model gpt-4o-mini"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langchain_core.messages import AIMessage, HumanMessage, get_buffer_string
 
-from chatcli.prompt import TEMPLATE, chat_history_text, format_prompt
+from chatcli.prompt import SYSTEM, TEMPLATE, chat_history_text, format_prompt, template
 
 TURNS = [
     ("Human", "hi im bob"),
@@ -53,3 +53,12 @@ def test_the_first_prompt_of_the_seed() -> None:
     assert format_prompt(None, [], "hi im bob") == (
         "You are a chatbot having a conversation with a human.\n\n\nHuman: hi im bob\nAI:"
     )
+
+
+def test_the_system_line_is_a_parameter_whose_default_is_the_seeds() -> None:
+    assert template() == TEMPLATE
+    assert template("Be brief.") == TEMPLATE.replace(SYSTEM, "Be brief.")
+
+
+def test_braces_in_the_system_line_are_text_not_variables() -> None:
+    assert format_prompt(None, [], "hi", system="Use {json}.") == "Use {json}.\n\n\nHuman: hi\nAI:"
