@@ -21,12 +21,8 @@ ERROR_SCHEMA: Schema = {
     "required": ["error"],
     "properties": {"error": {"type": "string"}},
 }
-ID_SCHEMA: Schema = {
-    "type": "string",
-    "pattern": validation.ID_SCHEMA_PATTERN,
-    "minLength": 1,
-    "maxLength": 256,
-}
+ID_SCHEMA: Schema = {"type": "string", "pattern": validation.ID_SCHEMA_PATTERN}
+"""The pattern bounds the length too (1-256)."""
 
 
 def _error(description: str) -> Schema:
@@ -193,8 +189,6 @@ def post_memory(settings: ServerSettings) -> dict[str, Any]:
                     "schema": {
                         "type": "string",
                         "pattern": validation.IDEMPOTENCY_KEY_SCHEMA_PATTERN,
-                        "minLength": 1,
-                        "maxLength": 255,
                     },
                 },
             ],

@@ -62,6 +62,7 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,
+    database=None,
 )
 
 
