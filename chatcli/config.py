@@ -69,6 +69,7 @@ class ServerSettings:
     max_header_bytes: int = 64 * 1024
     header_timeout: float = 10.0
     max_connections: int = 1000
+    idempotency_ttl: float = 24 * 3600.0
     long_term_memory: bool = False
     summarize: bool = True
     log_level: LogLevel = "info"

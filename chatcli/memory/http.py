@@ -15,6 +15,7 @@ import json
 import socket
 import ssl
 import threading
+import uuid
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -107,12 +108,22 @@ class MotorheadClient:
         context: str | None = None,
         namespace: str | None = None,
     ) -> None:
-        """Add messages in order; `context` replaces the summary, as in Motörhead."""
+        """Add messages in order; `context` replaces the summary, as in Motörhead.
+
+        A lost connection or a 503 does not prove the messages were not stored (Redis may
+        fail after executing the write), so the POST carries a fresh Idempotency-Key and is
+        sent once more with the same key: a server that stored it appends nothing again."""
         body: dict[str, Any] = {"messages": [{"role": r, "content": c} for r, c in messages]}
         if context is not None:
             body["context"] = context
         params = {"namespace": namespace} if namespace else None
-        self._request("POST", self._path(session_id), payload=body, params=params)
+        self._request(
+            "POST",
+            self._path(session_id),
+            payload=body,
+            params=params,
+            idempotency_key=uuid.uuid4().hex,
+        )
 
     def delete(self, session_id: str, namespace: str | None = None) -> None:
         params = {"namespace": namespace} if namespace else None
@@ -129,11 +140,27 @@ class MotorheadClient:
         *,
         params: dict[str, Any] | None = None,
         payload: Any = None,
+        idempotency_key: str | None = None,
     ) -> Any:
+        """With an `idempotency_key`, the request is safe to repeat, and is repeated once
+        (with the same key) when it gets no answer or a 503."""
         target = self._prefix + path + (f"?{urlencode(params)}" if params else "")
         body = None if payload is None else _dumps(payload).encode()
+        headers = self._headers
+        if idempotency_key is not None:
+            headers = {**headers, "Idempotency-Key": idempotency_key}
+        attempts = 2 if idempotency_key is not None else 1
         with self._lock:
-            status, raw = self._exchange(method, target, body)
+            for attempt in range(1, attempts + 1):
+                last = attempt == attempts
+                try:
+                    status, raw = self._exchange(method, target, body, headers)
+                except _Unanswered:
+                    if last:
+                        raise self._not_answering() from None
+                    continue
+                if status != 503 or last:
+                    break
         if status in (401, 403):
             raise MemoryServerError(
                 f"memory server at {self.base_url} refused the API key: "
@@ -156,7 +183,9 @@ class MotorheadClient:
             data = data["data"]
         return data
 
-    def _exchange(self, method: str, target: str, body: bytes | None) -> tuple[int, bytes]:
+    def _exchange(
+        self, method: str, target: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
         """One request on the kept-alive connection, or on a new one if the server closed it.
 
         A server closes idle connections (uvicorn after 5 s, so between most REPL turns);
@@ -167,7 +196,7 @@ class MotorheadClient:
             try:
                 if self._conn is None:
                     self._conn = self._connect()
-                self._conn.request(method, target, body=body, headers=self._headers)
+                self._conn.request(method, target, body=body, headers=headers)
                 response = self._conn.getresponse()
                 raw = response.read()
             except TimeoutError:
@@ -180,7 +209,7 @@ class MotorheadClient:
                 self._drop()
                 if reused and attempt == 1:
                     continue
-                raise self._not_answering() from None
+                raise _Unanswered from None
             except ssl.SSLError as exc:
                 self._drop()
                 raise MemoryServerError(
@@ -189,11 +218,11 @@ class MotorheadClient:
                 ) from None
             except (OSError, http.client.HTTPException):
                 self._drop()
-                raise self._not_answering() from None
+                raise _Unanswered from None
             if response.will_close:
                 self._drop()
             return response.status, raw
-        raise self._not_answering()
+        raise _Unanswered
 
     def _connect(self) -> http.client.HTTPConnection:
         """http.client writes a POST's headers and body separately; without TCP_NODELAY the
@@ -215,6 +244,10 @@ class MotorheadClient:
             f"memory server at {self.base_url} gave an unexpected answer to {what}: "
             "is memory.url a Motörhead-compatible server?"
         )
+
+
+class _Unanswered(Exception):
+    """The connection failed before any answer came back."""
 
 
 def _dumps(value: Any) -> str:

@@ -3,13 +3,15 @@
 Each route reads the request and hands its raw parts to the service (service.py), which
 validates everything first, then makes one store call, so a refused request writes
 nothing. Every error is `{"error": "..."}`
-with a 4xx (bad input, 401, 404, 405, 413), including the cases where FastAPI would
+with a 4xx (bad input, 401, 404, 405, 409, 413), including the cases where FastAPI would
 answer 422 with its own format; the one exception is Motörhead's own plain-text
 `400 Long term memory is disabled` from /retrieval, which clients already expect.
 
 Where chatcli differs from Motörhead on purpose: GET returns at most `window`
 messages (Motörhead returns window+1); ids, namespaces, roles, page and size are
-checked (see validation.py); bodies are limited to `max_body_bytes` (413).
+checked (see validation.py); bodies are limited to `max_body_bytes` (413); a POST may
+carry an `Idempotency-Key` (service.py). openapi.py describes every route's inputs and
+answers, since the routes read raw inputs and leave the rules to the service.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -28,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatcli.config import ServerSettings
 from chatcli.errors import first_line
+from chatcli.server import openapi
 from chatcli.server.errors import BadInput, StoreUnavailable
 from chatcli.server.middleware import CompleteAllow
 from chatcli.server.service import MemoryService, now_ms
@@ -39,38 +42,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("chatcli.server")
 
 OK = {"status": "Ok"}
+REPLAYED = {"Idempotent-Replayed": "true"}
+"""On the answer to a POST whose Idempotency-Key was seen: the first request's answer stands."""
 DRAIN_LIMIT = 64 * 1024 * 1024
 """An oversized body is read and dropped up to this much, so the client gets its 413
 instead of a reset connection; past it the connection is simply closed."""
 OPEN_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
 """Readable without the API key, besides the GET / health check."""
-
-MESSAGES_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["messages"],
-    "properties": {
-        "messages": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["role", "content"],
-                "properties": {
-                    "role": {"type": "string", "examples": ["Human", "AI"]},
-                    "content": {"type": "string"},
-                },
-            },
-        },
-        "context": {"type": ["string", "null"], "description": "Replaces the summary."},
-    },
-}
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"error": {"type": "string"}},
-}
-ERRORS = {
-    status: {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
-    for status, text in {400: "Bad input", 401: "Missing or wrong API key"}.items()
-}
 
 
 def create_app(store: Store, settings: ServerSettings, compactor: Compactor | None) -> FastAPI:
@@ -100,63 +78,71 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
     if settings.api_key:
         app.add_middleware(RequireKey, key=settings.api_key)
 
-    @app.get("/", summary="Health check: the server's time in ms")
+    @app.get("/", summary="Health check: the server's time in ms", **openapi.health(settings))
     async def health() -> Response:
         return JSONResponse({"now": now_ms()})
 
-    @app.get("/sessions", summary="Session ids by last write, oldest first", responses=ERRORS)
-    async def list_sessions(
-        page: str | None = Query(None, description="From 1 to 100 (default 1)."),
-        size: str | None = Query(None, description="From 1 to 1000 (default 10)."),
-        namespace: str | None = Query(None),
-    ) -> Response:
-        return JSONResponse(await service.sessions(page, size, namespace))
+    @app.get(
+        "/sessions",
+        summary="Session ids by last write, oldest first",
+        **openapi.sessions(settings),
+    )
+    async def list_sessions(request: Request) -> Response:
+        query = request.query_params
+        found = await service.sessions(query.get("page"), query.get("size"), query.get("namespace"))
+        return JSONResponse(found)
 
     @app.get(
         "/sessions/{session_id}/memory",
         summary=f"The newest messages (at most the window, {settings.window}), newest first",
-        responses=ERRORS,
+        **openapi.get_memory(settings),
     )
-    async def get_memory(session_id: str) -> Response:
-        return JSONResponse(await service.memory(session_id))
+    async def get_memory(request: Request) -> Response:
+        return JSONResponse(await service.memory(request.path_params["session_id"]))
 
     @app.post(
         "/sessions/{session_id}/memory",
         summary="Append messages in order; `context` replaces the summary",
-        responses=ERRORS,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": MESSAGES_SCHEMA}},
-            }
-        },
+        **openapi.post_memory(settings),
     )
-    async def post_memory(
-        session_id: str, request: Request, namespace: str | None = Query(None)
-    ) -> Response:
+    async def post_memory(request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        namespace = request.query_params.get("namespace")
         service.check_address(session_id, namespace)
         body = await read_body(request, settings.max_body_bytes)
-        await service.append(session_id, namespace, body)
-        return JSONResponse(OK)
+        key = request.headers.get("idempotency-key")
+        replayed = await service.append(session_id, namespace, body, key)
+        return JSONResponse(OK, headers=REPLAYED if replayed else None)
 
     @app.delete(
         "/sessions/{session_id}/memory",
         summary="Delete the messages, summary, tokens and index entry",
-        responses=ERRORS,
+        **openapi.delete_memory(settings),
     )
-    async def delete_memory(session_id: str, namespace: str | None = Query(None)) -> Response:
-        await service.delete(session_id, namespace)
+    async def delete_memory(request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        await service.delete(session_id, request.query_params.get("namespace"))
         return JSONResponse(OK)
 
     @app.post(
         "/sessions/{session_id}/retrieval",
         summary="Long-term memory search: disabled, as in Motörhead without it",
-        responses=ERRORS,
+        **openapi.retrieval(settings),
     )
-    async def retrieval(session_id: str, request: Request) -> Response:
-        service.check_address(session_id)
+    async def retrieval(request: Request) -> Response:
+        service.check_address(request.path_params["session_id"])
         await read_body(request, settings.max_body_bytes)
         return PlainTextResponse("Long term memory is disabled", status_code=400)
+
+    if settings.api_key:
+        document = app.openapi
+
+        def keyed_openapi() -> dict[str, Any]:
+            if app.openapi_schema is None:
+                openapi.security_schemes(document())
+            return document()
+
+        app.openapi = keyed_openapi  # type: ignore[method-assign]
 
     return app
 

@@ -10,6 +10,8 @@ Keys only chatcli uses, all under `chatcli:` so they can never collide with MotÃ
     chatcli:lock:{id}       compaction lock, value = owner token, with a PX expiry
     chatcli:epoch:{id}      bumped by every delete (expires after a week), so a summary of a
                             session that was deleted and refilled with identical text is refused
+    chatcli:idem:{key}      an Idempotency-Key's record, "session digest", with a PX expiry;
+                            set by the append script itself, so it holds across replicas
 
 Each API call is one round trip and atomic: one Lua script (the hot paths, POST and GET:
 one command parses faster in redis-py than a MULTI/EXEC pipeline) or a MULTI/EXEC pipeline.
@@ -31,7 +33,7 @@ from redis.exceptions import RedisError
 
 from chatcli.errors import first_line
 from chatcli.server.errors import StoreUnavailable
-from chatcli.server.store import Memory, Message, Pending, message_line
+from chatcli.server.store import AlreadyClaimed, Claim, Memory, Message, Pending, message_line
 
 EPOCH_TTL_SECONDS = 7 * 24 * 3600
 """Far longer than any compaction can take, short enough that deleted sessions leave nothing."""
@@ -41,12 +43,22 @@ SCAN_BATCH = 1000
 # KEYS: session, index, context. ARGV: now, session id, "1" to set the context, context,
 # then the "Role: content" strings in array order. LPUSH in slices keeps that order (each
 # slice lands on top of the previous one) and stays under Lua's unpack() stack limit.
+# With an Idempotency-Key, KEYS gains its record's key last and ARGV its value and ttl (ms)
+# last; a record already there is returned (a string) instead of the length, unwritten.
 _APPEND = """
+-- idempotency
+local last = #ARGV
+if #KEYS == 4 then
+  local held = redis.call('GET', KEYS[4])
+  if held then return held end
+  redis.call('SET', KEYS[4], ARGV[last - 1], 'PX', ARGV[last])
+  last = last - 2
+end
 if ARGV[3] == '1' then redis.call('SET', KEYS[3], ARGV[4]) end
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
 local length = redis.call('LLEN', KEYS[1])
-for i = 5, #ARGV, 1000 do
-  length = redis.call('LPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+for i = 5, last, 1000 do
+  length = redis.call('LPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, last)))
 end
 return length
 """
@@ -225,17 +237,23 @@ class RedisStore:
         context: str | None,
         namespace: str | None,
         now: float,
+        claim: Claim | None = None,
     ) -> int:
-        length = await self._connection().append(
-            keys=[f"session:{session_id}", _index_key(namespace), f"context:{session_id}"],
-            args=[
-                now,
-                session_id,
-                "0" if context is None else "1",
-                context or "",
-                *(message_line(m) for m in messages),
-            ],
-        )
+        keys = [f"session:{session_id}", _index_key(namespace), f"context:{session_id}"]
+        args: list[str | float] = [
+            now,
+            session_id,
+            "0" if context is None else "1",
+            context or "",
+            *(message_line(m) for m in messages),
+        ]
+        if claim is not None:
+            keys.append(f"chatcli:idem:{claim.key}")
+            args += [f"{claim.session_id} {claim.digest}", _ms(claim.ttl)]
+        length = await self._connection().append(keys=keys, args=args)
+        if isinstance(length, bytes):
+            held_session, _, held_digest = length.decode("utf-8", "replace").partition(" ")
+            raise AlreadyClaimed(held_session, held_digest)
         return int(length)
 
     @_reports_unavailable

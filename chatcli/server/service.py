@@ -16,7 +16,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from chatcli.server import validation
-from chatcli.server.store import Store, wire_memory
+from chatcli.server.errors import BadInput
+from chatcli.server.store import AlreadyClaimed, Claim, Store, wire_memory
 
 if TYPE_CHECKING:
     from chatcli.config import ServerSettings
@@ -37,6 +38,7 @@ class MemoryService:
         self.store = store
         self.window = settings.window
         self.max_messages = settings.max_messages_per_post
+        self.idempotency_ttl = settings.idempotency_ttl
         self.compactor = compactor
 
     async def sessions(
@@ -52,20 +54,46 @@ class MemoryService:
         sid = validation.session_id(session_id)
         return wire_memory(await self.store.get(sid, self.window))
 
-    async def append(self, session_id: str, namespace: str | None, body: bytes) -> None:
+    async def append(
+        self,
+        session_id: str,
+        namespace: str | None,
+        body: bytes,
+        idempotency_key: str | None = None,
+    ) -> bool:
         """Append the body's messages in order; a summary is scheduled once over the window.
+        True when the request repeats an earlier one's Idempotency-Key: that one's answer
+        stands and nothing is appended.
+
+        A 503 does not prove a write failed (Redis may close after executing it), so a
+        client retries with the key it sent. The key is recorded in the append's own atomic
+        write, for `idempotency_ttl` seconds; the same key with another session or body is
+        the client's mistake (409), never a silent replay of something else.
 
         A failure to schedule is logged, not answered: the messages are stored, and the
         next start-up resumes compaction of every session over its window."""
         sid = validation.session_id(session_id)
         ns = validation.namespace(namespace)
+        key = validation.idempotency_key(idempotency_key)
         post = validation.post_body(body, self.max_messages)
-        count = await self.store.append(sid, post.messages, post.context, ns, time.time())
+        now = time.time()
+        if key is None:
+            count = await self.store.append(sid, post.messages, post.context, ns, now)
+        else:
+            claim = Claim(key, sid, validation.post_digest(ns, post), self.idempotency_ttl)
+            try:
+                count = await self.store.append(
+                    sid, post.messages, post.context, ns, now, claim=claim
+                )
+            except AlreadyClaimed as held:
+                _check_replay(claim, held)
+                return True
         if self.compactor is not None:
             try:
                 self.compactor.after_append(sid, count)
             except Exception:
                 log.exception("could not schedule compaction of session %s", sid)
+        return False
 
     async def delete(self, session_id: str, namespace: str | None) -> None:
         """The messages, summary, tokens and index entry, all of them."""
@@ -78,3 +106,19 @@ class MemoryService:
         reads a body (and /retrieval, which touches no store, refuses it at all)."""
         validation.session_id(session_id)
         validation.namespace(namespace)
+
+
+def _check_replay(claim: Claim, held: AlreadyClaimed) -> None:
+    """A repeated key must repeat its request exactly; else say what differs."""
+    if held.session_id != claim.session_id:
+        raise BadInput(
+            f"Idempotency-Key {claim.key!r} was already used for another session "
+            f"({held.session_id}): send a new key for a new request",
+            409,
+        )
+    if held.digest != claim.digest:
+        raise BadInput(
+            f"Idempotency-Key {claim.key!r} was already used with a different body or namespace: "
+            "send a new key for a new request",
+            409,
+        )

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from chatcli.server.errors import StoreUnavailable
-from chatcli.server.store import Memory, Message, Pending
+from chatcli.server.store import AlreadyClaimed, Claim, Memory, Message, Pending
 
 T = TypeVar("T")
 
@@ -63,6 +63,15 @@ MIGRATIONS: list[list[str]] = [
             expires REAL NOT NULL
         ) WITHOUT ROWID""",
     ],
+    [
+        """CREATE TABLE idempotency (
+            key TEXT PRIMARY KEY,
+            session_id TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            expires REAL NOT NULL
+        ) WITHOUT ROWID""",
+        "CREATE INDEX idempotency_by_expiry ON idempotency(expires)",
+    ],
 ]
 """Schema version N+1 is MIGRATIONS[N]; append new steps, never edit old ones."""
 
@@ -85,6 +94,10 @@ READ_QUERIES = {
 }
 """The queries whose cost must not grow with the data, with sample parameters, so a test
 can check each one's plan searches an index."""
+
+PRUNE_BATCH = 100
+"""Expired idempotency records removed per claim: bounded work per POST, and claims
+outpace nothing since each removes up to this many."""
 
 DEFAULT_NAMESPACE = ""
 """The unnamespaced index; no valid namespace is empty, so it cannot collide."""
@@ -176,12 +189,15 @@ class SQLiteStore:
         context: str | None,
         namespace: str | None,
         now: float,
+        claim: Claim | None = None,
     ) -> int:
         rows = [(session_id, m.role, m.content) for m in messages]
         ns = namespace or DEFAULT_NAMESPACE
 
         def work(conn: sqlite3.Connection) -> int:
             with self._write(conn):
+                if claim is not None:
+                    _claim_idempotency(conn, claim, now)
                 conn.execute("INSERT OR IGNORE INTO sessions(id) VALUES (?)", (session_id,))
                 if rows:
                     conn.executemany(
@@ -356,6 +372,26 @@ class SQLiteStore:
             connections, self._connections = self._connections, []
         for conn in connections:
             conn.close()
+
+
+def _claim_idempotency(conn: sqlite3.Connection, claim: Claim, now: float) -> None:
+    """Inside the append's transaction: record the key, or raise AlreadyClaimed (the
+    transaction then rolls back, so nothing is appended). Prunes a few expired records."""
+    conn.execute(
+        "DELETE FROM idempotency WHERE key IN "
+        "(SELECT key FROM idempotency WHERE expires <= ? LIMIT ?)",
+        (now, PRUNE_BATCH),
+    )
+    held = conn.execute(
+        "SELECT session_id, digest FROM idempotency WHERE key = ? AND expires > ?",
+        (claim.key, now),
+    ).fetchone()
+    if held is not None:
+        raise AlreadyClaimed(held[0], held[1])
+    conn.execute(
+        "INSERT OR REPLACE INTO idempotency(key, session_id, digest, expires) VALUES (?, ?, ?, ?)",
+        (claim.key, claim.session_id, claim.digest, now + claim.ttl),
+    )
 
 
 class _Transaction:

@@ -48,6 +48,29 @@ def wire_memory(memory: Memory) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Claim:
+    """An Idempotency-Key to record with an append, in the same atomic write: a store
+    that already holds an unexpired record of `key` raises AlreadyClaimed and appends
+    nothing. What a repeated key means is the service's rule; the store only keeps it."""
+
+    key: str
+    session_id: str
+    digest: str
+    """Names the request's content (validation.post_digest)."""
+    ttl: float
+    """Seconds the record is kept."""
+
+
+class AlreadyClaimed(Exception):
+    """The key is already recorded; carries what it was recorded with."""
+
+    def __init__(self, session_id: str, digest: str) -> None:
+        super().__init__(f"idempotency key already used for session {session_id}")
+        self.session_id = session_id
+        self.digest = digest
+
+
 M = TypeVar("M")
 """A store's marker type: only the store that handed a marker out ever reads it."""
 
@@ -75,10 +98,12 @@ class Store(Protocol[M]):
         context: str | None,
         namespace: str | None,
         now: float,
+        claim: Claim | None = None,
     ) -> int:
         """Append in array order, replace the summary when `context` is given, and record the
         session in the (namespace's) index scored by `now` (unix seconds). Returns how many
-        messages the session holds afterwards."""
+        messages the session holds afterwards. With a `claim`, records it in the same atomic
+        write, or raises AlreadyClaimed and writes nothing when its key is recorded already."""
 
     async def get(self, session_id: str, limit: int) -> Memory:
         """The newest `limit` messages (newest first), the summary and the token count.

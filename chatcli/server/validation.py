@@ -13,6 +13,7 @@ exactly on both stores or is refused with a 4xx that names the problem:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -27,6 +28,12 @@ MAX_PAGE = 100
 """Motörhead refuses pages above 100; so do we."""
 MAX_SIZE = 1000
 """A page of sessions is at most this long, so one request cannot ask for the whole index."""
+ID_SCHEMA_PATTERN = f"^{ID_PATTERN.pattern}$"
+"""ID_PATTERN for the OpenAPI document, whose patterns match anywhere unless anchored."""
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"[!-~](?:[ -~]{0,253}[!-~])?")
+"""1-255 printable ASCII characters; HTTP strips a header value's outer spaces, so a key
+neither starts nor ends with one."""
+IDEMPOTENCY_KEY_SCHEMA_PATTERN = f"^{IDEMPOTENCY_KEY_PATTERN.pattern}$"
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,29 @@ def namespace(value: str | None) -> str | None:
     if problem is not None:
         raise BadInput(problem)
     return value
+
+
+def idempotency_key(value: str | None) -> str | None:
+    """The `Idempotency-Key` header's value, or None when the client sent none."""
+    if value is None:
+        return None
+    if not IDEMPOTENCY_KEY_PATTERN.fullmatch(value):
+        raise BadInput(
+            f"invalid Idempotency-Key {_shown(value)}: use 1-255 printable ASCII characters"
+        )
+    return value
+
+
+def post_digest(namespace: str | None, post: PostBody) -> str:
+    """What a retry must repeat to count as the same POST: the namespace and the body's
+    meaning (not its bytes, so a client may re-encode it). The session id is kept apart,
+    so a mismatch can say which of the two changed."""
+    canonical = json.dumps(
+        [namespace, [[m.role, m.content] for m in post.messages], post.context],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def page_and_size(page: str | None, size: str | None) -> tuple[int, int]:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,8 +146,10 @@ def start_serve(
     env: Mapping[str, str] | None = None,
     port: int | None = None,
     log_dir: Path | None = None,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> ServeProcess:
-    """Run `python -m chatcli serve --port PORT ARGS` and wait until it answers GET /."""
+    """Run `python -m chatcli serve --port PORT ARGS` and wait until it answers GET /;
+    `preexec_fn` runs in the child before it starts (e.g. to set resource limits)."""
     port = port or free_port()
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="chatcli-serve-"))
     log = log_dir / f"serve-{port}.log"
@@ -158,6 +160,7 @@ def start_serve(
         stdout=handle,
         stderr=subprocess.STDOUT,
         env=full_env,
+        preexec_fn=preexec_fn,
     )
     served = ServeProcess(port, proc, log)
     deadline = time.monotonic() + 30

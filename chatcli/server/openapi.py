@@ -1,0 +1,232 @@
+"""The OpenAPI document's parts: what each route takes and every answer it can give.
+
+The routes read their raw inputs from the request and leave the rules to validation.py,
+so FastAPI would describe them as taking nothing (and answering a 422 that never
+happens); these declarations describe them instead, built from validation.py's
+patterns and ranges and the server's settings, so the document cannot drift from the
+rules. tests/server/test_openapi_fuzz.py runs Schemathesis against it to keep it true.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatcli.config import ServerSettings
+from chatcli.server import validation
+
+Schema = dict[str, Any]
+
+ERROR_SCHEMA: Schema = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}},
+}
+ID_SCHEMA: Schema = {"type": "string", "pattern": validation.ID_SCHEMA_PATTERN}
+"""The pattern bounds the length too (1-256)."""
+
+
+def _error(description: str) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+
+
+def _ok(schema: Schema, description: str = "Success") -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+EVERY_ROUTE: dict[int | str, Schema] = {
+    400: _error("Bad input, or malformed HTTP"),
+    405: _error("The path does not take this method; `Allow` lists those it takes"),
+    431: _error("The request line and headers pass server.max_header_bytes"),
+    503: _error("The memory store is unavailable, or the server has too many connections"),
+}
+KEYED: dict[int | str, Schema] = {401: _error("Missing or wrong API key")}
+ON_SESSION: dict[int | str, Schema] = {
+    404: _error("No such route (e.g. a session id with a slash)"),
+}
+TOO_LARGE: dict[int | str, Schema] = {
+    413: _error("The body passes server.max_body_bytes or server.max_messages_per_post"),
+}
+
+OK_SCHEMA: Schema = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"const": "Ok"}},
+}
+HEALTH_SCHEMA: Schema = {
+    "type": "object",
+    "required": ["now"],
+    "properties": {"now": {"type": "integer"}},
+}
+SESSIONS_SCHEMA: Schema = {"type": "array", "items": {"type": "string"}}
+MESSAGE_SCHEMA: Schema = {
+    "type": "object",
+    "required": ["role", "content"],
+    "properties": {
+        "role": {
+            "type": "string",
+            "not": {"pattern": ": "},
+            "description": 'Any text without ": " (Motörhead stores "role: content").',
+            "examples": ["Human", "AI"],
+        },
+        "content": {"type": "string"},
+    },
+}
+MEMORY_SCHEMA: Schema = {
+    "type": "object",
+    "required": ["messages", "context", "tokens"],
+    "properties": {
+        "messages": {"type": "array", "items": MESSAGE_SCHEMA},
+        "context": {"type": ["string", "null"]},
+        "tokens": {"type": "integer"},
+    },
+}
+
+
+def _path_id() -> Schema:
+    return {"name": "session_id", "in": "path", "required": True, "schema": ID_SCHEMA}
+
+
+def _namespace() -> Schema:
+    return {
+        "name": "namespace",
+        "in": "query",
+        "required": False,
+        "schema": ID_SCHEMA,
+        "description": "The sessions index to record the session in (Motörhead's).",
+    }
+
+
+def _range(name: str, maximum: int, default: int) -> Schema:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": maximum, "default": default},
+    }
+
+
+def _responses(
+    settings: ServerSettings, ok: Schema, *parts: dict[int | str, Schema]
+) -> dict[int | str, Schema]:
+    responses: dict[int | str, Schema] = {200: ok, **EVERY_ROUTE}
+    for part in parts:
+        responses.update(part)
+    if settings.api_key:
+        responses.update(KEYED)
+    return responses
+
+
+def health(settings: ServerSettings) -> dict[str, Any]:
+    """Open to every client, key or not."""
+    responses = _responses(settings, _ok(HEALTH_SCHEMA, "The server's clock in ms"))
+    responses.pop(401, None)
+    return {"responses": responses, "openapi_extra": {"security": []}}
+
+
+def sessions(settings: ServerSettings) -> dict[str, Any]:
+    return {
+        "responses": _responses(settings, _ok(SESSIONS_SCHEMA)),
+        "openapi_extra": {
+            "parameters": [
+                _range("page", validation.MAX_PAGE, 1),
+                _range("size", validation.MAX_SIZE, 10),
+                _namespace(),
+            ]
+        },
+    }
+
+
+def get_memory(settings: ServerSettings) -> dict[str, Any]:
+    return {
+        "responses": _responses(settings, _ok(MEMORY_SCHEMA), ON_SESSION),
+        "openapi_extra": {"parameters": [_path_id()]},
+    }
+
+
+def delete_memory(settings: ServerSettings) -> dict[str, Any]:
+    return {
+        "responses": _responses(settings, _ok(OK_SCHEMA), ON_SESSION),
+        "openapi_extra": {"parameters": [_path_id(), _namespace()]},
+    }
+
+
+def post_memory(settings: ServerSettings) -> dict[str, Any]:
+    body: Schema = {
+        "type": "object",
+        "required": ["messages"],
+        "properties": {
+            "messages": {
+                "type": "array",
+                "items": MESSAGE_SCHEMA,
+                "maxItems": settings.max_messages_per_post,
+            },
+            "context": {"type": ["string", "null"], "description": "Replaces the summary."},
+        },
+    }
+    conflict = _error(
+        "The Idempotency-Key was already used with another session or body "
+        f"(within server.idempotency_ttl, {settings.idempotency_ttl:g} s)"
+    )
+    ok = _ok(
+        OK_SCHEMA,
+        "Appended; or, for a repeated Idempotency-Key, appended by the first request "
+        "(then `Idempotent-Replayed: true`)",
+    )
+    return {
+        "responses": _responses(settings, ok, ON_SESSION, TOO_LARGE, {409: conflict}),
+        "openapi_extra": {
+            "parameters": [
+                _path_id(),
+                _namespace(),
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "description": (
+                        "Makes a retry safe: the same key again appends nothing and answers "
+                        "as the first request did."
+                    ),
+                    "schema": {
+                        "type": "string",
+                        "pattern": validation.IDEMPOTENCY_KEY_SCHEMA_PATTERN,
+                    },
+                },
+            ],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+        },
+    }
+
+
+def retrieval(settings: ServerSettings) -> dict[str, Any]:
+    responses = _responses(
+        settings,
+        {"description": "Never: long-term memory is disabled"},
+        ON_SESSION,
+        TOO_LARGE,
+    )
+    responses[400] = {
+        "description": "Always `Long term memory is disabled` (Motörhead's plain text); "
+        "JSON for a bad session id",
+        "content": {
+            "text/plain": {"schema": {"type": "string"}},
+            "application/json": {"schema": ERROR_SCHEMA},
+        },
+    }
+    return {
+        "responses": responses,
+        "openapi_extra": {
+            "parameters": [_path_id()],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {}}}},
+        },
+    }
+
+
+def security_schemes(app_openapi: dict[str, Any]) -> None:
+    """Declares the two ways to send the key (x-api-key, or Authorization: Bearer),
+    either one enough, for every operation that does not say otherwise."""
+    components = app_openapi.setdefault("components", {})
+    components["securitySchemes"] = {
+        "ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+        "Bearer": {"type": "http", "scheme": "bearer"},
+    }
+    app_openapi["security"] = [{"ApiKey": []}, {"Bearer": []}]
