@@ -99,6 +99,7 @@ class Chat:
             return
         finally:
             self.answer = None
+        self.remember()
         try:
             answer_view.finish(answer)
         except KeyboardInterrupt:
@@ -171,6 +172,7 @@ class Chat:
         if memory.is_empty:
             self.status(f"session {arg} (new)")
         else:
+            self.remember()
             self.status(f"session {arg}: {len(memory.messages)} messages")
 
     def _cmd_new(self, arg: str | None) -> None:
@@ -194,10 +196,14 @@ class Chat:
         self.status(f"verbose trace {state}")
 
     def _switch(self, session_id: str) -> None:
+        self.conversation.session_id = session_id
+
+    def remember(self) -> None:
+        """`-c` continues this session from now on: it has something saved. An empty one
+        is not remembered, so opening a chat and leaving it never hides the last real one."""
         from chatcli.state import remember_session
 
-        self.conversation.session_id = session_id
-        remember_session(self.env, session_id)
+        remember_session(self.env, self.session_id)
 
     def _new_answer(self) -> Answer:
         if self.markdown:

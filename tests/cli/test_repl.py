@@ -77,6 +77,43 @@ def test_continue_resumes_the_last_session_with_its_turns(environ, scripted_llm,
     assert len(memory.memory(session_id).messages) == 4
 
 
+def test_a_chat_left_without_a_turn_does_not_take_continue_from_the_last_one(
+    environ, scripted_llm, sid
+) -> None:
+    scripted_llm.script[:] = [" Hi Bob."]
+    chat(environ, "-s", sid, input="hi im bob\n")
+    chat(environ, input="")
+    result = CliRunner().invoke(app, ["ask", "-c", "whats my name?"], env=environ)
+    assert result.exit_code == 0, result.output
+    assert "Human: hi im bob\n" in scripted_llm.requests[-1].prompt
+    assert last_session(Environment.from_environ(environ)) == sid
+
+
+def test_new_without_a_turn_is_not_remembered(environ, scripted_llm, sid) -> None:
+    chat(environ, "-s", sid, input="hello\n/new\n")
+    assert last_session(Environment.from_environ(environ)) == sid
+
+
+def test_switching_to_a_session_with_messages_remembers_it(
+    environ, scripted_llm, memory, sid
+) -> None:
+    other = "other-" + sid
+    memory.append(other, [("Human", "hi im bob"), ("AI", " Hi Bob.")])
+    chat(environ, "-s", sid, input="hello\n/session " + other + "\n")
+    assert last_session(Environment.from_environ(environ)) == other
+
+
+def test_switching_to_an_empty_session_is_not_remembered(environ, scripted_llm, sid) -> None:
+    chat(environ, "-s", sid, input=f"hello\n/session empty-{sid}\n")
+    assert last_session(Environment.from_environ(environ)) == sid
+
+
+def test_opening_a_session_with_messages_remembers_it(environ, memory, sid) -> None:
+    memory.append(sid, [("Human", "hi im bob"), ("AI", " Hi Bob.")])
+    chat(environ, "-s", sid, input="")
+    assert last_session(Environment.from_environ(environ)) == sid
+
+
 def test_a_resumed_session_says_how_many_messages_it_holds(environ, scripted_llm, sid) -> None:
     chat(environ, "-s", sid, input="hi im bob\n")
     result = chat(environ, "-s", sid, input="")
