@@ -50,6 +50,17 @@ def test_the_second_turn_is_asked_with_the_first_in_its_prompt(environ, scripted
     )
 
 
+def test_an_answer_with_many_leading_spaces_is_stored_with_one(
+    environ, scripted_llm, memory, sid
+) -> None:
+    scripted_llm.script[:] = ["        Hello Alice.  \n", " Alice."]
+    chat(environ, "-s", sid, input="hi im alice\nwhats my name?\n")
+    assert memory.memory(sid).messages[1] == ("AI", " Hello Alice.")
+    assert "Human: hi im alice\nAI:  Hello Alice.\nHuman: whats my name?\nAI:" in (
+        scripted_llm.requests[-1].prompt
+    )
+
+
 def test_end_of_input_leaves_with_success(environ, scripted_llm, sid) -> None:
     result = chat(environ, "-s", sid, input="hello\n")
     assert result.exit_code == 0
