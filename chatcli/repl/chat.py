@@ -155,8 +155,10 @@ class Chat:
             self.status("no sessions on the server yet")
             return
         shown = ids[-SESSIONS_SHOWN:]
-        if len(ids) > len(shown):
-            self.status(f"{len(ids) - len(shown)} older sessions not shown: see `chatcli sessions`")
+        hidden = len(ids) - len(shown)
+        if hidden:
+            older = "1 older session" if hidden == 1 else f"{hidden} older sessions"
+            self.status(f"{older} not shown: see `chatcli sessions`")
         for session_id in shown:
             mark = "*" if session_id == self.session_id else " "
             self.say(f"{mark} {session_id}")

@@ -6,12 +6,14 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
 from chatcli.cli import app
 from chatcli.config import load_settings
 from chatcli.env import Environment
+from chatcli.repl.chat import SESSIONS_SHOWN
 from chatcli.repl.inputs import InputSource, LineInput
 from chatcli.repl.run import run_chat
 from chatcli.state import last_session
@@ -201,6 +203,16 @@ def test_help_lists_the_commands(environ, sid) -> None:
     for command in ("/history", "/summary", "/sessions", "/session", "/new", "/clear"):
         assert command in result.stdout
     assert "/verbose" in result.stdout and "/exit" in result.stdout
+
+
+@pytest.mark.parametrize(("hidden", "said"), [(1, "1 older session"), (2, "2 older sessions")])
+def test_sessions_counts_the_older_ones_it_hides_in_words(
+    environ, memory, namespace, sid, hidden, said
+) -> None:
+    for n in range(SESSIONS_SHOWN + hidden):
+        memory.append(f"{sid}-{n}", [("Human", "hi")], namespace=namespace)
+    result = chat(environ, "-s", f"{sid}-0", input="/sessions\n")
+    assert f"{said} not shown: see `chatcli sessions`" in result.stderr.splitlines()
 
 
 def test_history_shows_this_sessions_transcript(environ, scripted_llm, sid) -> None:

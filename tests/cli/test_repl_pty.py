@@ -238,12 +238,24 @@ def test_clear_deletes_the_session_once_confirmed(pty_environ, serve, sid) -> No
 
 
 class TmuxScreen:
-    """A REPL in a tmux pane of its own server: what is on the screen, not the bytes sent."""
+    """A chatcli command (the REPL unless told) in a tmux pane of its own server: what is on
+    the screen, not the bytes sent. With `hold`, the pane stays once the command has left,
+    showing "[exit N]" after its output."""
 
-    def __init__(self, environ: dict[str, str], args: list[str]) -> None:
+    def __init__(
+        self,
+        environ: dict[str, str],
+        args: list[str],
+        *,
+        command: str = "chat",
+        hold: bool = False,
+        width: int = 100,
+    ) -> None:
         self.socket = f"chatcli-test-{uuid.uuid4().hex[:8]}"
-        command = shlex.join([sys.executable, "-m", "chatcli", "chat", *args])
-        self._tmux("new-session", "-d", "-x", "100", "-y", "30", command, env=environ)
+        line = shlex.join([sys.executable, "-m", "chatcli", command, *args])
+        if hold:
+            line = f'{line}; echo "[exit $?]"; sleep 600'
+        self._tmux("new-session", "-d", "-x", str(width), "-y", "30", line, env=environ)
 
     def _tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
         done = subprocess.run(
@@ -416,3 +428,41 @@ def test_a_terminal_stays_a_terminal_for_the_command_while_its_fd_is_redirected(
     finally:
         terminal.close()
         os.close(master)
+
+
+@needs_tmux
+def test_ctrl_c_while_ask_waits_for_the_answer_says_interrupted_over_the_echoed_ctrl_c(
+    pty_environ, scripted_llm, sid
+) -> None:
+    scripted_llm.delay = 60
+    screen = TmuxScreen(pty_environ, ["-s", sid, "hi im bob"], command="ask", hold=True)
+    try:
+        deadline = time.monotonic() + WAIT
+        while not scripted_llm.requests and time.monotonic() < deadline:
+            time.sleep(0.1)
+        screen.keys("C-c")
+        shown = screen.wait_for("[exit 130]")
+    finally:
+        screen.close()
+    assert "chatcli: interrupted" in shown.splitlines()
+    assert "^C" not in shown
+
+
+@needs_tmux
+@pytest.mark.parametrize(("key", "said"), [("C-d", "kept session {sid}"), ("C-c", None)])
+def test_an_unanswered_clear_question_ends_its_line_first(
+    pty_environ, serve, sid, key, said
+) -> None:
+    remember_bob(serve, sid)
+    screen = TmuxScreen(pty_environ, [sid], command="clear", hold=True, width=200)
+    try:
+        screen.wait_for("[y/N]")
+        screen.keys(key)
+        shown = screen.wait_for("[exit ")
+    finally:
+        screen.close()
+    lines = shown.splitlines()
+    question = next(i for i, line in enumerate(lines) if "[y/N]" in line)
+    assert lines[question].rstrip().endswith(("[y/N]", "[y/N] ^C"))
+    assert lines[question + 1] == (said.format(sid=sid) if said else "chatcli: interrupted")
+    assert humans(serve, sid) == ["hi im bob"]
