@@ -46,6 +46,8 @@ class Chat:
         self.raw = raw
         self.markdown = env.stdout_isatty and not raw and settings.chat.markdown
         self.answer: Answer | None = None
+        self.last_answer: str | None = None
+        """This run's last complete answer, for /copy."""
         self._block = BlockReader()
         self._leaving = False
 
@@ -100,6 +102,7 @@ class Chat:
         finally:
             self.answer = None
         self.remember()
+        self.last_answer = answer.strip()
         try:
             answer_view.finish(answer)
         except KeyboardInterrupt:
@@ -192,6 +195,28 @@ class Chat:
         self.client.delete(self.session_id, namespace=self.settings.memory.namespace)
         self.status(f"cleared session {self.session_id}")
 
+    def _cmd_edit(self, arg: str | None) -> None:
+        from chatcli.repl.editor import compose
+
+        text = compose(self.env.environ)
+        if not text:
+            self.status("nothing sent: the editor left no text")
+            return
+        self.send(text)
+
+    def _cmd_copy(self, arg: str | None) -> None:
+        from chatcli.repl.clipboard import copy
+
+        text = self.last_answer
+        if text is None:
+            answers = [c for r, c in self.client.memory(self.session_id).messages if r == "AI"]
+            text = answers[-1].strip() if answers else None
+        if not text:
+            self.status("no answer to copy yet")
+            return
+        tool = copy(text, self.env.environ)
+        self.status(f"copied the last answer ({len(text)} characters) with {tool}")
+
     def _cmd_verbose(self, arg: str | None) -> None:
         self.conversation.verbose = not self.conversation.verbose
         state = "on (on stderr)" if self.conversation.verbose else "off"
@@ -240,6 +265,8 @@ HANDLERS: dict[str, Handler] = {
     "session": Chat._cmd_session,
     "new": Chat._cmd_new,
     "clear": Chat._cmd_clear,
+    "edit": Chat._cmd_edit,
+    "copy": Chat._cmd_copy,
     "verbose": Chat._cmd_verbose,
     "exit": Chat._cmd_exit,
 }

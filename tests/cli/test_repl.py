@@ -4,6 +4,7 @@ on loopback (tests/cli/conftest.py), answers from the scripted OpenAI-compatible
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -409,3 +410,106 @@ def test_an_unfinished_block_at_end_of_input_is_not_sent_and_says_so(
     assert scripted_llm.requests == []
     assert 'unfinished """ block not sent' in result.stderr
     assert result.exit_code == 0
+
+
+def fake_program(directory: Path, name: str, body: str) -> Path:
+    """A real executable on a PATH of the test's own (a Python script)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    program = directory / name
+    program.write_text(f"#!{sys.executable}\nimport sys\n{body}\n")
+    program.chmod(0o755)
+    return program
+
+
+def test_edit_sends_what_the_editor_saved(tmp_path, environ, scripted_llm, memory, sid) -> None:
+    editor = fake_program(
+        tmp_path / "bin", "editor", "open(sys.argv[-1], 'w').write('from the editor\\n')"
+    )
+    scripted_llm.script[:] = [" Got it."]
+    result = chat({**environ, "VISUAL": None, "EDITOR": str(editor)}, "-s", sid, input="/edit\n")
+    assert result.stdout == "Got it.\n"
+    assert memory.memory(sid).messages[0] == ("Human", "from the editor")
+
+
+def test_edit_prefers_visual_to_editor(tmp_path, environ, scripted_llm, memory, sid) -> None:
+    writes = "open(sys.argv[-1], 'w').write({!r})"
+    visual = fake_program(tmp_path / "bin", "visual", writes.format("from visual"))
+    editor = fake_program(tmp_path / "bin", "editor", writes.format("from editor"))
+    chat({**environ, "VISUAL": str(visual), "EDITOR": str(editor)}, "-s", sid, input="/edit\n")
+    assert memory.memory(sid).messages[0] == ("Human", "from visual")
+
+
+def test_edit_with_nothing_written_sends_nothing(tmp_path, environ, scripted_llm, sid) -> None:
+    editor = fake_program(tmp_path / "bin", "editor", "pass")
+    result = chat({**environ, "VISUAL": str(editor)}, "-s", sid, input="/edit\n")
+    assert scripted_llm.requests == []
+    assert "nothing sent: the editor left no text" in result.stderr.splitlines()
+
+
+def test_edit_whose_editor_fails_sends_nothing(tmp_path, environ, scripted_llm, sid) -> None:
+    editor = fake_program(
+        tmp_path / "bin", "editor", "open(sys.argv[-1], 'w').write('draft'); sys.exit(3)"
+    )
+    result = chat({**environ, "VISUAL": str(editor)}, "-s", sid, input="/edit\n")
+    assert scripted_llm.requests == []
+    assert f"chatcli: error: the editor {editor} exited with status 3: nothing sent" in (
+        result.stderr.splitlines()
+    )
+
+
+def test_edit_without_any_editor_is_one_line(tmp_path, environ, scripted_llm, sid) -> None:
+    (tmp_path / "empty").mkdir()
+    bare = {**environ, "VISUAL": None, "EDITOR": None, "PATH": str(tmp_path / "empty")}
+    result = chat(bare, "-s", sid, input="/edit\n/session\n")
+    assert "chatcli: error: no editor: set $VISUAL or $EDITOR (or install vi or nano)" in (
+        result.stderr.splitlines()
+    )
+    assert result.stdout == f"{sid}\n"
+
+
+def fake_clipboard(directory: Path, name: str, out: Path) -> None:
+    """A clipboard tool that writes its arguments and what it was given to `out`."""
+    body = f"open({str(out)!r}, 'w').write(repr(sys.argv[1:]) + sys.stdin.read())"
+    fake_program(directory, name, body)
+
+
+def test_copy_puts_the_last_answer_on_the_clipboard(tmp_path, environ, scripted_llm, sid) -> None:
+    copied = tmp_path / "clipboard"
+    fake_clipboard(tmp_path / "bin", "xclip", copied)
+    scripted_llm.script[:] = [" First.", " Hi **Bob**.\n"]
+    result = chat({**environ, "PATH": str(tmp_path / "bin")}, "-s", sid, input="one\ntwo\n/copy\n")
+    assert copied.read_text() == "['-selection', 'clipboard']Hi **Bob**."
+    assert "copied the last answer (11 characters) with xclip" in result.stderr.splitlines()
+
+
+def test_copy_prefers_wayland_then_xclip_then_xsel_then_pbcopy(
+    tmp_path, environ, scripted_llm, sid
+) -> None:
+    for name in ("pbcopy", "xsel", "wl-copy"):
+        fake_clipboard(tmp_path / "bin", name, tmp_path / name)
+    chat({**environ, "PATH": str(tmp_path / "bin")}, "-s", sid, input="one\n/copy\n")
+    assert (tmp_path / "wl-copy").read_text() == "[]OK"
+    assert not (tmp_path / "xsel").exists() and not (tmp_path / "pbcopy").exists()
+
+
+def test_copy_in_a_resumed_session_copies_its_last_stored_answer(
+    tmp_path, environ, memory, sid
+) -> None:
+    memory.append(sid, [("Human", "hi im bob"), ("AI", " Hi Bob.")])
+    fake_clipboard(tmp_path / "bin", "pbcopy", tmp_path / "clipboard")
+    chat({**environ, "PATH": str(tmp_path / "bin")}, "-s", sid, input="/copy\n")
+    assert (tmp_path / "clipboard").read_text() == "[]Hi Bob."
+
+
+def test_copy_without_a_clipboard_says_so_in_one_line(tmp_path, environ, scripted_llm, sid) -> None:
+    (tmp_path / "empty").mkdir()
+    result = chat({**environ, "PATH": str(tmp_path / "empty")}, "-s", sid, input="hi\n/copy\n")
+    assert (
+        "chatcli: error: no clipboard here: install one of wl-copy, xclip, xsel, pbcopy"
+        in result.stderr.splitlines()
+    )
+
+
+def test_copy_before_any_answer_says_there_is_none(environ, sid) -> None:
+    result = chat(environ, "-s", sid, input="/copy\n")
+    assert "no answer to copy yet" in result.stderr.splitlines()
