@@ -466,3 +466,17 @@ def test_an_unanswered_clear_question_ends_its_line_first(
     assert lines[question].rstrip().endswith(("[y/N]", "[y/N] ^C"))
     assert lines[question + 1] == (said.format(sid=sid) if said else "chatcli: interrupted")
     assert humans(serve, sid) == ["hi im bob"]
+
+
+def test_edit_on_a_terminal_sends_what_the_editor_saved_and_gives_the_prompt_back(
+    pty_environ, scripted_llm, serve, sid, tmp_path
+) -> None:
+    editor = tmp_path / "editor"
+    editor.write_text(f"#!{sys.executable}\nimport sys\nopen(sys.argv[-1], 'w').write('edited')\n")
+    editor.chmod(0o755)
+    scripted_llm.script[:] = [" Got the edit."]
+    child = spawn({**pty_environ, "VISUAL": str(editor)}, "-s", sid)
+    child.sendline("/edit")
+    answered(child, "Got the edit.")
+    assert leave(child) == 0
+    assert humans(serve, sid) == ["edited"]
