@@ -28,24 +28,27 @@ def _default_data_dir() -> Path:
 
 @dataclass
 class Environment:
+    """The streams, environ and directories of a command.
+
+    Which streams are terminals is decided once, here, when the command starts: later
+    the answer could change under it (a library redirecting the process's fds for a
+    moment), and the REPL's Markdown and prompt must not follow such a moment.
+    """
+
     stdin: IO[str] = field(default_factory=lambda: sys.stdin)
     stdout: IO[str] = field(default_factory=lambda: sys.stdout)
     stderr: IO[str] = field(default_factory=lambda: sys.stderr)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     config_dir: Path = field(default_factory=_default_config_dir)
     data_dir: Path = field(default_factory=_default_data_dir)
+    stdin_isatty: bool = field(init=False)
+    stdout_isatty: bool = field(init=False)
+    stderr_isatty: bool = field(init=False)
 
-    @property
-    def stdin_isatty(self) -> bool:
-        return _isatty(self.stdin)
-
-    @property
-    def stdout_isatty(self) -> bool:
-        return _isatty(self.stdout)
-
-    @property
-    def stderr_isatty(self) -> bool:
-        return _isatty(self.stderr)
+    def __post_init__(self) -> None:
+        self.stdin_isatty = _isatty(self.stdin)
+        self.stdout_isatty = _isatty(self.stdout)
+        self.stderr_isatty = _isatty(self.stderr)
 
     @property
     def no_color(self) -> bool:

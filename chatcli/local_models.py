@@ -9,8 +9,11 @@ command's object. Importing this module is cheap: llama.cpp is imported on first
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,7 @@ class LocalModels:
     """The loaded models, the lock that loads each once, and the lock around every call.
 
     llama.cpp contexts are not thread-safe, so every completion on a model from here
-    takes `call_lock`. llama.cpp also logs from C even with verbose=False; the silencing
+    takes `call_lock`. llama.cpp logs from C whatever `verbose` says; the silencing
     callback is held here, for as long as the models that log through it.
     """
 
@@ -46,15 +49,23 @@ class LocalModels:
                 from llama_cpp import Llama
 
                 self._silence_llama_logs()
+                # verbose=False would have llama.cpp dup2 /dev/null over fds 1 and 2 for
+                # the whole process while it loads, blanking whatever another thread
+                # prints (the REPL's banner and prompt) and making the terminal look
+                # like none. verbose=True leaves the fds alone; its C logs go to the
+                # silent callback, and its Python prints are this thread's, muted.
                 try:
-                    model = Llama(
-                        model_path=str(path),
-                        n_ctx=settings.context_size,
-                        n_threads=threads,
-                        verbose=False,
-                    )
+                    with _muted_for_this_thread():
+                        model = Llama(
+                            model_path=str(path),
+                            n_ctx=settings.context_size,
+                            n_threads=threads,
+                            verbose=True,
+                        )
                 except (ValueError, RuntimeError) as exc:
                     raise LLMError(f"cannot load the local model {path}: {exc}") from None
+                # Past loading, verbose only adds prints to every completion.
+                model.verbose = False
                 self._models[key] = model
             return model
 
@@ -88,6 +99,55 @@ class LocalModels:
 
         self._log_callback = ignore
         llama_cpp.llama_log_set(ignore, None)
+
+
+class _ThreadMutedStream(io.TextIOBase):
+    """A stand-in for sys.stderr that drops one thread's writes and passes every other's on.
+
+    llama-cpp-python's verbose load prints its metadata to sys.stderr; only the loading
+    thread's text is unwanted, and the process's other threads keep their stderr.
+    """
+
+    def __init__(self, stream: Any, muted: threading.Thread) -> None:
+        super().__init__()
+        self._stream = stream
+        self._muted = muted
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if threading.current_thread() is self._muted:
+            return len(text)
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        if threading.current_thread() is not self._muted:
+            self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._stream.encoding
+
+
+@contextlib.contextmanager
+def _muted_for_this_thread() -> Iterator[None]:
+    """Mute this thread's writes to sys.stderr; put sys.stderr back unless someone else
+    replaced it meanwhile (then theirs stays, and ours passes their writes on)."""
+    original = sys.stderr
+    muted = _ThreadMutedStream(original, threading.current_thread())
+    sys.stderr = muted
+    try:
+        yield
+    finally:
+        if sys.stderr is muted:
+            sys.stderr = original
 
 
 def local_model_path(settings: LLMSettings) -> Path:

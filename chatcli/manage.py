@@ -146,10 +146,23 @@ def clear_session(
 
 
 def _confirm(env: Environment, question: str) -> bool:
+    """Ask on stderr; an answer cut short (Ctrl-D, Ctrl-C) ends the question's line, so
+    what follows starts on a line of its own."""
     env.stderr.write(question)
     env.stderr.flush()
-    answer = env.stdin.readline()
+    try:
+        answer = env.stdin.readline()
+    except KeyboardInterrupt:
+        _end_line(env)
+        raise
+    if not answer.endswith("\n"):
+        _end_line(env)
     return answer.strip().lower() in {"y", "yes"}
+
+
+def _end_line(env: Environment) -> None:
+    env.stderr.write("\n")
+    env.stderr.flush()
 
 
 def show_config(

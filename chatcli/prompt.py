@@ -27,6 +27,17 @@ def speaker(role: str) -> str:
     return "AI" if role == "AI" else "Human"
 
 
+def stored_reply(answer: str) -> str:
+    """An AI reply as the memory keeps it: the seed's one leading space at most ("AI:  Hi Bob"
+    in its prompt), and no blank space at the end.
+
+    A base model copies the transcript it continues: a reply stored with the spaces it
+    began with teaches the next reply to begin with more, and they grow turn by turn.
+    """
+    body = answer.strip()
+    return " " + body if body and answer[0].isspace() else body
+
+
 def has_summary(context: str | None) -> bool:
     """Motörhead's summarizer answers 'NONE' for meaningless lines; that is no summary."""
     return bool(context and context.strip() and context.strip() != "NONE")

@@ -62,7 +62,8 @@ def run(
         print(f"chatcli: error: {exc.message}", file=env.stderr)
         raise typer.Exit(int(exit_status(exc))) from None
     except KeyboardInterrupt:
-        print("chatcli: interrupted", file=env.stderr)
+        # A terminal echoes "^C" where the cursor is; on one, write over it.
+        print(("\r" if env.stderr_isatty else "") + "chatcli: interrupted", file=env.stderr)
         raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
     except (typer.Exit, typer.Abort, SystemExit):
         raise

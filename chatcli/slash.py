@@ -16,6 +16,8 @@ COMMANDS: dict[str, str] = {
     "session": "/session ID: switch to session ID (new if unknown); alone: show the current one",
     "new": "start a new session",
     "clear": "delete this session's memory on the server",
+    "edit": "write the next message in $VISUAL or $EDITOR; saving it sends it",
+    "copy": "copy the last answer to the clipboard",
     "verbose": "toggle LangChain's chain trace (on stderr)",
     "exit": "leave (also /quit or Ctrl-D)",
 }

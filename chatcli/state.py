@@ -1,4 +1,10 @@
-"""Which session a command talks to: a named one, the last one used (-c), or a new one."""
+"""Which session a command talks to: a named one, the last one used (-c), or a new one.
+
+"The last one used" is the last with something saved in it: commands remember a session
+once a turn is saved there, or when the user opens one that has messages, never an
+empty one, so a chat opened and left untouched does not take `-c` away from the last
+real conversation.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +37,10 @@ def last_session(env: Environment) -> str | None:
 
 
 def remember_session(env: Environment, session_id: str) -> None:
-    """Write via a temporary file so two commands finishing at once never leave half an id."""
+    """Call once `session_id` has something saved (see the module's docstring).
+
+    Written via a temporary file so two commands finishing at once never leave half an id.
+    """
     path = _state_file(env)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import PrivateAttr
 
 from chatcli.memory.protocol import MemoryClient
-from chatcli.prompt import SUMMARY_PREFIX, chat_history_text, has_summary
+from chatcli.prompt import SUMMARY_PREFIX, chat_history_text, has_summary, stored_reply
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -67,9 +67,8 @@ class ChatcliMotorheadMemory(MotorheadMemory):
 
     def save_context(self, inputs: dict[str, Any], outputs: dict[str, str]) -> None:
         human, ai = self._get_input_output(inputs, outputs)
-        self.client.append(
-            self.session_id, [("Human", str(human)), ("AI", str(ai))], namespace=self.namespace
-        )
+        turn = [("Human", str(human)), ("AI", stored_reply(str(ai)))]
+        self.client.append(self.session_id, turn, namespace=self.namespace)
 
     def clear(self) -> None:
         """Clearing a server-backed memory means deleting the session there."""

@@ -46,6 +46,8 @@ class Chat:
         self.raw = raw
         self.markdown = env.stdout_isatty and not raw and settings.chat.markdown
         self.answer: Answer | None = None
+        self.last_answer: str | None = None
+        """This run's last complete answer, for /copy."""
         self._block = BlockReader()
         self._leaving = False
 
@@ -99,6 +101,8 @@ class Chat:
             return
         finally:
             self.answer = None
+        self.remember()
+        self.last_answer = answer.strip()
         try:
             answer_view.finish(answer)
         except KeyboardInterrupt:
@@ -154,8 +158,10 @@ class Chat:
             self.status("no sessions on the server yet")
             return
         shown = ids[-SESSIONS_SHOWN:]
-        if len(ids) > len(shown):
-            self.status(f"{len(ids) - len(shown)} older sessions not shown: see `chatcli sessions`")
+        hidden = len(ids) - len(shown)
+        if hidden:
+            older = "1 older session" if hidden == 1 else f"{hidden} older sessions"
+            self.status(f"{older} not shown: see `chatcli sessions`")
         for session_id in shown:
             mark = "*" if session_id == self.session_id else " "
             self.say(f"{mark} {session_id}")
@@ -171,6 +177,7 @@ class Chat:
         if memory.is_empty:
             self.status(f"session {arg} (new)")
         else:
+            self.remember()
             self.status(f"session {arg}: {len(memory.messages)} messages")
 
     def _cmd_new(self, arg: str | None) -> None:
@@ -188,16 +195,42 @@ class Chat:
         self.client.delete(self.session_id, namespace=self.settings.memory.namespace)
         self.status(f"cleared session {self.session_id}")
 
+    def _cmd_edit(self, arg: str | None) -> None:
+        from chatcli.repl.editor import compose
+
+        text = compose(self.env.environ)
+        if not text:
+            self.status("nothing sent: the editor left no text")
+            return
+        self.send(text)
+
+    def _cmd_copy(self, arg: str | None) -> None:
+        from chatcli.repl.clipboard import copy
+
+        text = self.last_answer
+        if text is None:
+            answers = [c for r, c in self.client.memory(self.session_id).messages if r == "AI"]
+            text = answers[-1].strip() if answers else None
+        if not text:
+            self.status("no answer to copy yet")
+            return
+        tool = copy(text, self.env.environ)
+        self.status(f"copied the last answer ({len(text)} characters) with {tool}")
+
     def _cmd_verbose(self, arg: str | None) -> None:
         self.conversation.verbose = not self.conversation.verbose
         state = "on (on stderr)" if self.conversation.verbose else "off"
         self.status(f"verbose trace {state}")
 
     def _switch(self, session_id: str) -> None:
+        self.conversation.session_id = session_id
+
+    def remember(self) -> None:
+        """`-c` continues this session from now on: it has something saved. An empty one
+        is not remembered, so opening a chat and leaving it never hides the last real one."""
         from chatcli.state import remember_session
 
-        self.conversation.session_id = session_id
-        remember_session(self.env, session_id)
+        remember_session(self.env, self.session_id)
 
     def _new_answer(self) -> Answer:
         if self.markdown:
@@ -232,6 +265,8 @@ HANDLERS: dict[str, Handler] = {
     "session": Chat._cmd_session,
     "new": Chat._cmd_new,
     "clear": Chat._cmd_clear,
+    "edit": Chat._cmd_edit,
+    "copy": Chat._cmd_copy,
     "verbose": Chat._cmd_verbose,
     "exit": Chat._cmd_exit,
 }

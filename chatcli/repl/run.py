@@ -25,7 +25,7 @@ def run_chat(
     from chatcli.conversation import Conversation
     from chatcli.local_models import LocalModels
     from chatcli.memory.open import open_memory
-    from chatcli.state import remember_session, resolve_session
+    from chatcli.state import resolve_session
 
     session_id, is_new = resolve_session(env, session, cont)
     problem = session_id_problem(session_id)
@@ -43,7 +43,6 @@ def run_chat(
             chat = Chat(env, settings, conversation, client, source, raw=raw)
             trace.chat = chat
             _greet(chat, is_new)
-            remember_session(env, session_id)
             chat.run()
         finally:
             conversation.close()
@@ -59,6 +58,7 @@ def _greet(chat: Chat, is_new: bool) -> None:
             chat.status(f"session {session_id} (new)")
         else:
             summary = ", and a summary" if memory.summary else ""
+            chat.remember()
             chat.status(f"session {session_id}: {len(memory.messages)} messages{summary}")
     if chat.source.interactive:
         chat.status("/help for commands, Alt-Enter for a new line, Ctrl-D to leave")

@@ -74,3 +74,32 @@ def test_ask_through_llama_cpps_openai_compatible_server(cli, memory, sid, llama
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip()
     assert [role for role, _ in memory.memory(sid).messages] == ["Human", "AI"]
+
+
+LOAD_WHILE_WRITING = """
+import os, sys, threading
+from chatcli.config import LLMSettings
+from chatcli.local_models import LocalModels
+
+models = LocalModels()
+loading = threading.Thread(target=models.load, args=(LLMSettings(provider="local"),))
+writes = 0
+loading.start()
+while loading.is_alive() or writes == 0:
+    os.write(1, b"o")
+    os.write(2, b"e")
+    print("p", end="", file=sys.stderr, flush=True)
+    writes += 1
+print(writes, flush=True)
+"""
+
+
+def test_a_model_loading_on_another_thread_neither_hides_nor_adds_to_what_the_process_writes(
+    model_path,
+):
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_WHILE_WRITING], capture_output=True, text=True, check=True
+    )
+    writes = int(done.stdout.strip().lstrip("o"))
+    assert done.stdout == "o" * writes + f"{writes}\n"
+    assert done.stderr == "ep" * writes

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from langchain_core.messages import AIMessage, HumanMessage, get_buffer_string
 
-from chatcli.prompt import SYSTEM, TEMPLATE, chat_history_text, format_prompt, template
+from chatcli.prompt import (
+    SYSTEM,
+    TEMPLATE,
+    chat_history_text,
+    format_prompt,
+    stored_reply,
+    template,
+)
 
 TURNS = [
     ("Human", "hi im bob"),
@@ -62,3 +69,27 @@ def test_the_system_line_is_a_parameter_whose_default_is_the_seeds() -> None:
 
 def test_braces_in_the_system_line_are_text_not_variables() -> None:
     assert format_prompt(None, [], "hi", system="Use {json}.") == "Use {json}.\n\n\nHuman: hi\nAI:"
+
+
+def test_a_reply_keeps_one_leading_space_of_many() -> None:
+    assert stored_reply("        What is my cat called?") == " What is my cat called?"
+
+
+def test_a_reply_starting_with_the_seeds_one_space_is_kept_as_is() -> None:
+    assert stored_reply(" Hi Bob, nice to meet you!") == " Hi Bob, nice to meet you!"
+
+
+def test_a_reply_without_a_leading_space_gets_none() -> None:
+    assert stored_reply("Hi Bob.") == "Hi Bob."
+
+
+def test_leading_newlines_count_as_leading_space() -> None:
+    assert stored_reply("\n\n  Hi Bob.") == " Hi Bob."
+
+
+def test_a_replys_trailing_blank_space_is_dropped() -> None:
+    assert stored_reply(" Hi Bob.\n\n  ") == " Hi Bob."
+
+
+def test_a_blank_reply_is_stored_empty() -> None:
+    assert stored_reply("   \n") == ""

@@ -4,14 +4,17 @@ on loopback (tests/cli/conftest.py), answers from the scripted OpenAI-compatible
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
 from chatcli.cli import app
 from chatcli.config import load_settings
 from chatcli.env import Environment
+from chatcli.repl.chat import SESSIONS_SHOWN
 from chatcli.repl.inputs import InputSource, LineInput
 from chatcli.repl.run import run_chat
 from chatcli.state import last_session
@@ -50,6 +53,17 @@ def test_the_second_turn_is_asked_with_the_first_in_its_prompt(environ, scripted
     )
 
 
+def test_an_answer_with_many_leading_spaces_is_stored_with_one(
+    environ, scripted_llm, memory, sid
+) -> None:
+    scripted_llm.script[:] = ["        Hello Alice.  \n", " Alice."]
+    chat(environ, "-s", sid, input="hi im alice\nwhats my name?\n")
+    assert memory.memory(sid).messages[1] == ("AI", " Hello Alice.")
+    assert "Human: hi im alice\nAI:  Hello Alice.\nHuman: whats my name?\nAI:" in (
+        scripted_llm.requests[-1].prompt
+    )
+
+
 def test_end_of_input_leaves_with_success(environ, scripted_llm, sid) -> None:
     result = chat(environ, "-s", sid, input="hello\n")
     assert result.exit_code == 0
@@ -75,6 +89,43 @@ def test_continue_resumes_the_last_session_with_its_turns(environ, scripted_llm,
     session_id = last_session(Environment.from_environ(environ))
     assert session_id is not None
     assert len(memory.memory(session_id).messages) == 4
+
+
+def test_a_chat_left_without_a_turn_does_not_take_continue_from_the_last_one(
+    environ, scripted_llm, sid
+) -> None:
+    scripted_llm.script[:] = [" Hi Bob."]
+    chat(environ, "-s", sid, input="hi im bob\n")
+    chat(environ, input="")
+    result = CliRunner().invoke(app, ["ask", "-c", "whats my name?"], env=environ)
+    assert result.exit_code == 0, result.output
+    assert "Human: hi im bob\n" in scripted_llm.requests[-1].prompt
+    assert last_session(Environment.from_environ(environ)) == sid
+
+
+def test_new_without_a_turn_is_not_remembered(environ, scripted_llm, sid) -> None:
+    chat(environ, "-s", sid, input="hello\n/new\n")
+    assert last_session(Environment.from_environ(environ)) == sid
+
+
+def test_switching_to_a_session_with_messages_remembers_it(
+    environ, scripted_llm, memory, sid
+) -> None:
+    other = "other-" + sid
+    memory.append(other, [("Human", "hi im bob"), ("AI", " Hi Bob.")])
+    chat(environ, "-s", sid, input="hello\n/session " + other + "\n")
+    assert last_session(Environment.from_environ(environ)) == other
+
+
+def test_switching_to_an_empty_session_is_not_remembered(environ, scripted_llm, sid) -> None:
+    chat(environ, "-s", sid, input=f"hello\n/session empty-{sid}\n")
+    assert last_session(Environment.from_environ(environ)) == sid
+
+
+def test_opening_a_session_with_messages_remembers_it(environ, memory, sid) -> None:
+    memory.append(sid, [("Human", "hi im bob"), ("AI", " Hi Bob.")])
+    chat(environ, "-s", sid, input="")
+    assert last_session(Environment.from_environ(environ)) == sid
 
 
 def test_a_resumed_session_says_how_many_messages_it_holds(environ, scripted_llm, sid) -> None:
@@ -153,6 +204,16 @@ def test_help_lists_the_commands(environ, sid) -> None:
     for command in ("/history", "/summary", "/sessions", "/session", "/new", "/clear"):
         assert command in result.stdout
     assert "/verbose" in result.stdout and "/exit" in result.stdout
+
+
+@pytest.mark.parametrize(("hidden", "said"), [(1, "1 older session"), (2, "2 older sessions")])
+def test_sessions_counts_the_older_ones_it_hides_in_words(
+    environ, memory, namespace, sid, hidden, said
+) -> None:
+    for n in range(SESSIONS_SHOWN + hidden):
+        memory.append(f"{sid}-{n}", [("Human", "hi")], namespace=namespace)
+    result = chat(environ, "-s", f"{sid}-0", input="/sessions\n")
+    assert f"{said} not shown: see `chatcli sessions`" in result.stderr.splitlines()
 
 
 def test_history_shows_this_sessions_transcript(environ, scripted_llm, sid) -> None:
@@ -349,3 +410,106 @@ def test_an_unfinished_block_at_end_of_input_is_not_sent_and_says_so(
     assert scripted_llm.requests == []
     assert 'unfinished """ block not sent' in result.stderr
     assert result.exit_code == 0
+
+
+def fake_program(directory: Path, name: str, body: str) -> Path:
+    """A real executable on a PATH of the test's own (a Python script)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    program = directory / name
+    program.write_text(f"#!{sys.executable}\nimport sys\n{body}\n")
+    program.chmod(0o755)
+    return program
+
+
+def test_edit_sends_what_the_editor_saved(tmp_path, environ, scripted_llm, memory, sid) -> None:
+    editor = fake_program(
+        tmp_path / "bin", "editor", "open(sys.argv[-1], 'w').write('from the editor\\n')"
+    )
+    scripted_llm.script[:] = [" Got it."]
+    result = chat({**environ, "VISUAL": None, "EDITOR": str(editor)}, "-s", sid, input="/edit\n")
+    assert result.stdout == "Got it.\n"
+    assert memory.memory(sid).messages[0] == ("Human", "from the editor")
+
+
+def test_edit_prefers_visual_to_editor(tmp_path, environ, scripted_llm, memory, sid) -> None:
+    writes = "open(sys.argv[-1], 'w').write({!r})"
+    visual = fake_program(tmp_path / "bin", "visual", writes.format("from visual"))
+    editor = fake_program(tmp_path / "bin", "editor", writes.format("from editor"))
+    chat({**environ, "VISUAL": str(visual), "EDITOR": str(editor)}, "-s", sid, input="/edit\n")
+    assert memory.memory(sid).messages[0] == ("Human", "from visual")
+
+
+def test_edit_with_nothing_written_sends_nothing(tmp_path, environ, scripted_llm, sid) -> None:
+    editor = fake_program(tmp_path / "bin", "editor", "pass")
+    result = chat({**environ, "VISUAL": str(editor)}, "-s", sid, input="/edit\n")
+    assert scripted_llm.requests == []
+    assert "nothing sent: the editor left no text" in result.stderr.splitlines()
+
+
+def test_edit_whose_editor_fails_sends_nothing(tmp_path, environ, scripted_llm, sid) -> None:
+    editor = fake_program(
+        tmp_path / "bin", "editor", "open(sys.argv[-1], 'w').write('draft'); sys.exit(3)"
+    )
+    result = chat({**environ, "VISUAL": str(editor)}, "-s", sid, input="/edit\n")
+    assert scripted_llm.requests == []
+    assert f"chatcli: error: the editor {editor} exited with status 3: nothing sent" in (
+        result.stderr.splitlines()
+    )
+
+
+def test_edit_without_any_editor_is_one_line(tmp_path, environ, scripted_llm, sid) -> None:
+    (tmp_path / "empty").mkdir()
+    bare = {**environ, "VISUAL": None, "EDITOR": None, "PATH": str(tmp_path / "empty")}
+    result = chat(bare, "-s", sid, input="/edit\n/session\n")
+    assert "chatcli: error: no editor: set $VISUAL or $EDITOR (or install vi or nano)" in (
+        result.stderr.splitlines()
+    )
+    assert result.stdout == f"{sid}\n"
+
+
+def fake_clipboard(directory: Path, name: str, out: Path) -> None:
+    """A clipboard tool that writes its arguments and what it was given to `out`."""
+    body = f"open({str(out)!r}, 'w').write(repr(sys.argv[1:]) + sys.stdin.read())"
+    fake_program(directory, name, body)
+
+
+def test_copy_puts_the_last_answer_on_the_clipboard(tmp_path, environ, scripted_llm, sid) -> None:
+    copied = tmp_path / "clipboard"
+    fake_clipboard(tmp_path / "bin", "xclip", copied)
+    scripted_llm.script[:] = [" First.", " Hi **Bob**.\n"]
+    result = chat({**environ, "PATH": str(tmp_path / "bin")}, "-s", sid, input="one\ntwo\n/copy\n")
+    assert copied.read_text() == "['-selection', 'clipboard']Hi **Bob**."
+    assert "copied the last answer (11 characters) with xclip" in result.stderr.splitlines()
+
+
+def test_copy_prefers_wayland_then_xclip_then_xsel_then_pbcopy(
+    tmp_path, environ, scripted_llm, sid
+) -> None:
+    for name in ("pbcopy", "xsel", "wl-copy"):
+        fake_clipboard(tmp_path / "bin", name, tmp_path / name)
+    chat({**environ, "PATH": str(tmp_path / "bin")}, "-s", sid, input="one\n/copy\n")
+    assert (tmp_path / "wl-copy").read_text() == "[]OK"
+    assert not (tmp_path / "xsel").exists() and not (tmp_path / "pbcopy").exists()
+
+
+def test_copy_in_a_resumed_session_copies_its_last_stored_answer(
+    tmp_path, environ, memory, sid
+) -> None:
+    memory.append(sid, [("Human", "hi im bob"), ("AI", " Hi Bob.")])
+    fake_clipboard(tmp_path / "bin", "pbcopy", tmp_path / "clipboard")
+    chat({**environ, "PATH": str(tmp_path / "bin")}, "-s", sid, input="/copy\n")
+    assert (tmp_path / "clipboard").read_text() == "[]Hi Bob."
+
+
+def test_copy_without_a_clipboard_says_so_in_one_line(tmp_path, environ, scripted_llm, sid) -> None:
+    (tmp_path / "empty").mkdir()
+    result = chat({**environ, "PATH": str(tmp_path / "empty")}, "-s", sid, input="hi\n/copy\n")
+    assert (
+        "chatcli: error: no clipboard here: install one of wl-copy, xclip, xsel, pbcopy"
+        in result.stderr.splitlines()
+    )
+
+
+def test_copy_before_any_answer_says_there_is_none(environ, sid) -> None:
+    result = chat(environ, "-s", sid, input="/copy\n")
+    assert "no answer to copy yet" in result.stderr.splitlines()

@@ -13,13 +13,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pexpect
 import pytest
 
+from chatcli.env import Environment
 from tests.support.procs import ServeProcess, start_serve
 from tests.support.scripted_openai import ScriptedOpenAI
 
@@ -237,12 +238,24 @@ def test_clear_deletes_the_session_once_confirmed(pty_environ, serve, sid) -> No
 
 
 class TmuxScreen:
-    """A REPL in a tmux pane of its own server: what is on the screen, not the bytes sent."""
+    """A chatcli command (the REPL unless told) in a tmux pane of its own server: what is on
+    the screen, not the bytes sent. With `hold`, the pane stays once the command has left,
+    showing "[exit N]" after its output."""
 
-    def __init__(self, environ: dict[str, str], args: list[str]) -> None:
+    def __init__(
+        self,
+        environ: dict[str, str],
+        args: list[str],
+        *,
+        command: str = "chat",
+        hold: bool = False,
+        width: int = 100,
+    ) -> None:
         self.socket = f"chatcli-test-{uuid.uuid4().hex[:8]}"
-        command = shlex.join([sys.executable, "-m", "chatcli", "chat", *args])
-        self._tmux("new-session", "-d", "-x", "100", "-y", "30", command, env=environ)
+        line = shlex.join([sys.executable, "-m", "chatcli", command, *args])
+        if hold:
+            line = f'{line}; echo "[exit $?]"; sleep 600'
+        self._tmux("new-session", "-d", "-x", str(width), "-y", "30", line, env=environ)
 
     def _tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
         done = subprocess.run(
@@ -268,6 +281,26 @@ class TmuxScreen:
             time.sleep(0.1)
         raise AssertionError(f"{needle!r} never showed; the screen:\n{self.text()}")
 
+    def wait_until(self, check: Callable[[str], bool], what: str) -> str:
+        """Poll the screen until `check` holds for it (an event, with a generous deadline)."""
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            screen = self.text()
+            if check(screen):
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"never saw {what}; the screen:\n{self.text()}")
+
+    def wait_closed(self) -> None:
+        """Poll until the REPL has left and its pane with it."""
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            alive = subprocess.run(["tmux", "-L", self.socket, "has-session"], capture_output=True)
+            if alive.returncode != 0:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"the REPL never left; the screen:\n{self.text()}")
+
     def keys(self, *keys: str) -> None:
         self._tmux("send-keys", *keys)
 
@@ -290,3 +323,160 @@ def test_after_ctrl_c_the_partial_answer_is_on_screen_once(pty_environ, scripted
         assert shown.count("word0 word1") == 1
     finally:
         screen.close()
+
+
+needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+
+
+def prompts(screen: str) -> list[str]:
+    """The prompt lines on a screen: "> " and what was typed after it, wherever drawn."""
+    return [line.strip() for line in screen.splitlines() if line.strip().startswith(">")]
+
+
+def bundled_model_environ(pty_environ: dict[str, str], *, embedded: bool) -> dict[str, str]:
+    """The bundled model (greedy, short answers); the embedded memory server (no memory URL)
+    when `embedded`, as a new user's default chat has."""
+    pytest.importorskip("llama_cpp", reason="the `local` extra is not installed")
+    dropped = {"CHATCLI_LLM_BASE_URL", "CHATCLI_LLM_API_KEY"}
+    if embedded:
+        dropped.add("CHATCLI_MEMORY_URL")
+    environ = {name: value for name, value in pty_environ.items() if name not in dropped}
+    environ.pop("PROMPT_TOOLKIT_NO_CPR")
+    return {
+        **environ,
+        "CHATCLI_LLM_PROVIDER": "local",
+        "CHATCLI_LLM_TEMPERATURE": "0",
+        "CHATCLI_LLM_MAX_TOKENS": "24",
+    }
+
+
+def stored_answers(environ: dict[str, str], session_id: str) -> list[str]:
+    """The AI's turns in the embedded memory file, read by `chatcli history`."""
+    done = subprocess.run(
+        [sys.executable, "-m", "chatcli", "history", session_id, "--raw"],
+        env=environ,
+        cwd=str(REPO),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [line[len("AI: ") :] for line in done.stdout.splitlines() if line.startswith("AI: ")]
+
+
+@pytest.mark.local_model
+@needs_tmux
+def test_the_default_chat_with_the_bundled_model_shows_the_banner_one_prompt_and_the_answer(
+    pty_environ,
+) -> None:
+    environ = bundled_model_environ(pty_environ, embedded=True)
+    screen = TmuxScreen(environ, [])
+    try:
+        banner = screen.wait_for("Ctrl-D to leave")
+        session_id = re.search(r"session (chat-[0-9a-f-]+):", banner).group(1)
+        shown = screen.wait_until(lambda text: prompts(text) != [], "the prompt")
+        assert prompts(shown) == [">"]
+        screen.keys("hi im bob", "Enter")
+        shown = screen.wait_until(lambda text: len(prompts(text)) == 2, "the next prompt")
+        assert prompts(shown) == ["> hi im bob", ">"]
+        screen.keys("C-d")
+        screen.wait_closed()
+    finally:
+        screen.close()
+    [answer] = stored_answers(environ, session_id)
+    assert answer.strip() and shown.count(answer.strip()) == 1
+
+
+@pytest.mark.local_model
+@needs_tmux
+def test_the_bundled_models_answer_is_rendered_as_markdown_on_a_terminal(
+    pty_environ, serve, sid
+) -> None:
+    # A base model copies the transcript's pattern: greedy, it answers "  **hello**".
+    turns = []
+    for word in ["yes", "no", "maybe"]:
+        turns += [
+            {"role": "Human", "content": f"say {word} in bold"},
+            {"role": "AI", "content": f" **{word}**"},
+        ]
+    body = {"messages": turns}
+    httpx.post(f"{serve.url}/sessions/{sid}/memory", json=body).raise_for_status()
+    screen = TmuxScreen(bundled_model_environ(pty_environ, embedded=False), ["-s", sid])
+    try:
+        screen.wait_until(lambda text: prompts(text) != [], "the prompt")
+        screen.keys("say hello in bold", "Enter")
+        shown = screen.wait_until(lambda text: len(prompts(text)) == 2, "the next prompt")
+    finally:
+        screen.close()
+    assert "hello" in shown.split("> say hello in bold", 1)[1]
+    assert "**" not in shown
+
+
+def test_a_terminal_stays_a_terminal_for_the_command_while_its_fd_is_redirected() -> None:
+    master, slave = os.openpty()
+    terminal = os.fdopen(slave, "w")
+    try:
+        env = Environment(stdout=terminal, environ={})
+        saved = os.dup(slave)
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), slave)
+        try:
+            assert not terminal.isatty()
+            assert env.stdout_isatty
+        finally:
+            os.dup2(saved, slave)
+            os.close(saved)
+    finally:
+        terminal.close()
+        os.close(master)
+
+
+@needs_tmux
+def test_ctrl_c_while_ask_waits_for_the_answer_says_interrupted_over_the_echoed_ctrl_c(
+    pty_environ, scripted_llm, sid
+) -> None:
+    scripted_llm.delay = 60
+    screen = TmuxScreen(pty_environ, ["-s", sid, "hi im bob"], command="ask", hold=True)
+    try:
+        deadline = time.monotonic() + WAIT
+        while not scripted_llm.requests and time.monotonic() < deadline:
+            time.sleep(0.1)
+        screen.keys("C-c")
+        shown = screen.wait_for("[exit 130]")
+    finally:
+        screen.close()
+    assert "chatcli: interrupted" in shown.splitlines()
+    assert "^C" not in shown
+
+
+@needs_tmux
+@pytest.mark.parametrize(("key", "said"), [("C-d", "kept session {sid}"), ("C-c", None)])
+def test_an_unanswered_clear_question_ends_its_line_first(
+    pty_environ, serve, sid, key, said
+) -> None:
+    remember_bob(serve, sid)
+    screen = TmuxScreen(pty_environ, [sid], command="clear", hold=True, width=200)
+    try:
+        screen.wait_for("[y/N]")
+        screen.keys(key)
+        shown = screen.wait_for("[exit ")
+    finally:
+        screen.close()
+    lines = shown.splitlines()
+    question = next(i for i, line in enumerate(lines) if "[y/N]" in line)
+    assert lines[question].rstrip().endswith(("[y/N]", "[y/N] ^C"))
+    assert lines[question + 1] == (said.format(sid=sid) if said else "chatcli: interrupted")
+    assert humans(serve, sid) == ["hi im bob"]
+
+
+def test_edit_on_a_terminal_sends_what_the_editor_saved_and_gives_the_prompt_back(
+    pty_environ, scripted_llm, serve, sid, tmp_path
+) -> None:
+    editor = tmp_path / "editor"
+    editor.write_text(f"#!{sys.executable}\nimport sys\nopen(sys.argv[-1], 'w').write('edited')\n")
+    editor.chmod(0o755)
+    scripted_llm.script[:] = [" Got the edit."]
+    child = spawn({**pty_environ, "VISUAL": str(editor)}, "-s", sid)
+    child.sendline("/edit")
+    answered(child, "Got the edit.")
+    assert leave(child) == 0
+    assert humans(serve, sid) == ["edited"]
