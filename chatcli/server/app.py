@@ -71,6 +71,97 @@ ERRORS = {
     status: {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
     for status, text in {400: "Bad input", 401: "Missing or wrong API key"}.items()
 }
+NOT_FOUND = {
+    **ERRORS,
+    404: {
+        "description": "No such message in this session (or no such session)",
+        "content": {"application/json": {"schema": ERROR_SCHEMA}},
+    },
+}
+MOTORHEAD = ["Motörhead API"]
+EXTENSIONS = ["chatcli extensions"]
+ENTRY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "role", "content", "created_at", "summarized"],
+    "properties": {
+        "id": {
+            "type": "string",
+            "description": "Unique within the session; generated ids are 16 lower-case base32 "
+            "characters (10 of unix ms, 6 of the place in the session) and increase in "
+            "posting order. Kept by fork, import and export.",
+            "examples": ["01j0z3k5qw000001"],
+        },
+        "role": {"type": "string"},
+        "content": {"type": "string"},
+        "created_at": {"type": "integer", "description": "Unix time in milliseconds."},
+        "summarized": {
+            "type": "boolean",
+            "description": "It left the window: the summary (`context`) covers it.",
+        },
+    },
+}
+PAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "messages": {"type": "array", "items": ENTRY_SCHEMA},
+        "next": {
+            "type": ["string", "null"],
+            "description": "Pass as `after` for the next page; null at the end.",
+        },
+        "namespace": {"type": ["string", "null"]},
+    },
+}
+EDIT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["content"],
+    "properties": {"content": {"type": "string", "minLength": 1}},
+}
+FORK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["to"],
+    "properties": {
+        "to": {"type": "string", "description": "The new session id; it must hold no data."},
+        "at": {
+            "type": ["string", "null"],
+            "description": "The last message id to copy (inclusive); null copies everything.",
+        },
+    },
+}
+IMPORT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["messages"],
+    "properties": {
+        "messages": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "role", "content", "created_at"],
+                "properties": {
+                    **ENTRY_SCHEMA["properties"],
+                    "summarized": {
+                        "type": "boolean",
+                        "default": False,
+                        "description": "True keeps it out of the window (the summary covers it).",
+                    },
+                },
+            },
+        },
+        "context": {"type": ["string", "null"], "description": "Replaces the summary."},
+        "tokens": {"type": ["integer", "null"], "description": "Replaces the token count."},
+    },
+}
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _answer(schema: dict[str, Any], extra: dict[int, Any] | None = None) -> dict[int | str, Any]:
+    return {
+        200: {"content": {"application/json": {"schema": schema}}},
+        **NOT_FOUND,
+        **(extra or {}),
+    }
 
 
 def create_app(store: Store, settings: ServerSettings, compactor: Compactor | None) -> FastAPI:
@@ -104,7 +195,12 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
     async def health() -> Response:
         return JSONResponse({"now": now_ms()})
 
-    @app.get("/sessions", summary="Session ids by last write, oldest first", responses=ERRORS)
+    @app.get(
+        "/sessions",
+        summary="Session ids by last write, oldest first",
+        responses=ERRORS,
+        tags=MOTORHEAD,
+    )
     async def list_sessions(
         page: str | None = Query(None, description="From 1 to 100 (default 1)."),
         size: str | None = Query(None, description="From 1 to 1000 (default 10)."),
@@ -116,6 +212,7 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
         "/sessions/{session_id}/memory",
         summary=f"The newest messages (at most the window, {settings.window}), newest first",
         responses=ERRORS,
+        tags=MOTORHEAD,
     )
     async def get_memory(session_id: str) -> Response:
         return JSONResponse(await service.memory(session_id))
@@ -124,6 +221,7 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
         "/sessions/{session_id}/memory",
         summary="Append messages in order; `context` replaces the summary",
         responses=ERRORS,
+        tags=MOTORHEAD,
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -141,8 +239,9 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
 
     @app.delete(
         "/sessions/{session_id}/memory",
-        summary="Delete the messages, summary, tokens and index entry",
+        summary="Delete the messages, summary, tokens, index entry and the transcript",
         responses=ERRORS,
+        tags=MOTORHEAD,
     )
     async def delete_memory(session_id: str, namespace: str | None = Query(None)) -> Response:
         await service.delete(session_id, namespace)
@@ -152,11 +251,94 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
         "/sessions/{session_id}/retrieval",
         summary="Long-term memory search: disabled, as in Motörhead without it",
         responses=ERRORS,
+        tags=MOTORHEAD,
     )
     async def retrieval(session_id: str, request: Request) -> Response:
         service.check_address(session_id)
         await read_body(request, settings.max_body_bytes)
         return PlainTextResponse("Long term memory is disabled", status_code=400)
+
+    @app.get(
+        "/sessions/{session_id}/transcript",
+        summary="Every message kept, oldest first, a page at a time",
+        description="Unlike GET /memory (the window), the transcript keeps messages that "
+        "compaction summarized (`summarized: true`). An unknown session is an empty page.",
+        responses=_answer(PAGE_SCHEMA),
+        tags=EXTENSIONS,
+    )
+    async def get_transcript(
+        session_id: str,
+        after: str | None = Query(None, description="The `next` of the previous page."),
+        limit: str | None = Query(None, description="From 1 to 1000 (default 100)."),
+    ) -> Response:
+        return JSONResponse(await service.transcript(session_id, after, limit))
+
+    @app.post(
+        "/sessions/{session_id}/transcript",
+        summary="Import messages with their own ids and times (idempotent by id)",
+        responses=ERRORS,
+        tags=EXTENSIONS,
+        openapi_extra=_json_body(IMPORT_SCHEMA),
+    )
+    async def import_transcript(
+        session_id: str, request: Request, namespace: str | None = Query(None)
+    ) -> Response:
+        service.check_address(session_id, namespace)
+        body = await read_body(request, settings.max_body_bytes)
+        return JSONResponse(await service.import_messages(session_id, namespace, body))
+
+    @app.get(
+        "/sessions/{session_id}/messages/{message_id}",
+        summary="One message of the transcript",
+        responses=_answer(ENTRY_SCHEMA),
+        tags=EXTENSIONS,
+    )
+    async def get_message(session_id: str, message_id: str) -> Response:
+        return JSONResponse(await service.message(session_id, message_id))
+
+    @app.patch(
+        "/sessions/{session_id}/messages/{message_id}",
+        summary="Replace one message's content (a summary covering it is rebuilt)",
+        responses=_answer(ENTRY_SCHEMA),
+        tags=EXTENSIONS,
+        openapi_extra=_json_body(EDIT_SCHEMA),
+    )
+    async def edit_message(session_id: str, message_id: str, request: Request) -> Response:
+        service.check_message(session_id, message_id)
+        body = await read_body(request, settings.max_body_bytes)
+        return JSONResponse(await service.edit(session_id, message_id, body))
+
+    @app.delete(
+        "/sessions/{session_id}/messages/{message_id}",
+        summary="Forget one message (a summary covering it is rebuilt)",
+        responses=_answer({"type": "object"}),
+        tags=EXTENSIONS,
+    )
+    async def delete_message(session_id: str, message_id: str) -> Response:
+        await service.forget(session_id, message_id)
+        return JSONResponse(OK)
+
+    @app.post(
+        "/sessions/{session_id}/fork",
+        summary="Copy the transcript (up to `at`) into a new session, same ids",
+        responses=_answer(
+            {"type": "object"},
+            {
+                409: {
+                    "description": "`to` already has data",
+                    "content": {"application/json": {"schema": ERROR_SCHEMA}},
+                }
+            },
+        ),
+        tags=EXTENSIONS,
+        openapi_extra=_json_body(FORK_SCHEMA),
+    )
+    async def fork(
+        session_id: str, request: Request, namespace: str | None = Query(None)
+    ) -> Response:
+        service.check_address(session_id, namespace)
+        body = await read_body(request, settings.max_body_bytes)
+        return JSONResponse(await service.fork(session_id, namespace, body))
 
     return app
 
@@ -222,7 +404,11 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404:
-            message = "no such route: the API has /, /sessions and /sessions/{id}/memory"
+            message = (
+                "no such route: the API has /, /sessions, /sessions/{id}/memory, "
+                "/sessions/{id}/transcript, /sessions/{id}/messages/{message_id} "
+                "and /sessions/{id}/fork"
+            )
         return JSONResponse(
             {"error": message}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
         )

@@ -20,13 +20,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatcli.server.errors import BadInput
-from chatcli.server.store import Message
+from chatcli.server.store import Message, NewEntry
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-_.:@]{0,255}")
 MAX_PAGE = 100
 """Motörhead refuses pages above 100; so do we."""
 MAX_SIZE = 1000
 """A page of sessions is at most this long, so one request cannot ask for the whole index."""
+
+
+MESSAGE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-_.:@]{0,63}")
+"""Generated ids are 16 base32 characters; imported ones may be any such string."""
+MAX_TRANSCRIPT_PAGE = 1000
+DEFAULT_TRANSCRIPT_PAGE = 100
+
+
+@dataclass(frozen=True)
+class ForkBody:
+    to: str
+    at: str | None
+
+
+@dataclass(frozen=True)
+class ImportBody:
+    entries: list[NewEntry]
+    context: str | None
+    tokens: int | None
 
 
 @dataclass(frozen=True)
@@ -206,3 +225,116 @@ def id_problem(kind: str, value: str, shown: str) -> str | None:
     if ID_PATTERN.fullmatch(value):
         return None
     return f"invalid {kind} {shown}: {ID_RULE}"
+
+
+def message_id(value: str) -> str:
+    if not MESSAGE_ID_PATTERN.fullmatch(value):
+        raise BadInput(
+            f"invalid message id {_shown(value)}: use 1-64 ASCII letters, digits or -_.:@, "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def transcript_page(after: str | None, limit: str | None) -> tuple[int, int]:
+    """The cursor (0 = from the start) and the page size (1..MAX_TRANSCRIPT_PAGE)."""
+    cursor = 0
+    if after is not None:
+        if not re.fullmatch(r"[0-9]{1,18}", after):
+            raise BadInput(f'invalid cursor {_shown(after)}: pass the "next" of a previous page')
+        cursor = int(after)
+    size = _integer("limit", limit, DEFAULT_TRANSCRIPT_PAGE)
+    if not 1 <= size <= MAX_TRANSCRIPT_PAGE:
+        raise BadInput(f"limit must be from 1 to {MAX_TRANSCRIPT_PAGE}, got {size}")
+    return cursor, size
+
+
+def edit_body(raw: bytes) -> str:
+    """`{"content": "..."}`, not empty: to remove a message, delete it."""
+    data = _object(raw)
+    content = data.get("content")
+    if not isinstance(content, str):
+        raise BadInput(f'the body must have a "content" string, got {_json_type(content)}')
+    if not content.strip():
+        raise BadInput('"content" must not be empty: to remove a message, DELETE it')
+    _storable('"content"', content)
+    return content
+
+
+def fork_body(raw: bytes, source: str) -> ForkBody:
+    """`{"to": "NEW_ID", "at": "MESSAGE_ID" | null}`."""
+    data = _object(raw)
+    to = data.get("to")
+    if not isinstance(to, str):
+        raise BadInput(f'the body must have a "to" session id string, got {_json_type(to)}')
+    session_id(to)
+    if to == source:
+        raise BadInput('"to" must name another session than the one forked')
+    at = data.get("at")
+    if at is not None and not isinstance(at, str):
+        raise BadInput(f'"at" must be a message id string or null, got {_json_type(at)}')
+    return ForkBody(to, None if at is None else message_id(at))
+
+
+def import_body(raw: bytes, max_messages: int | None = None) -> ImportBody:
+    """`{"messages": [{"id", "role", "content", "created_at", "summarized"?}], "context"?,
+    "tokens"?}`: a session as exported, every message with its own id and time."""
+    try:
+        data = json_body(raw, None if max_messages is None else max_messages + 1)
+    except BadInput as exc:
+        if exc.status != 413:
+            raise
+        raise _too_many_messages(f"more than {max_messages}", max_messages) from None
+    if not isinstance(data, dict):
+        raise BadInput(f"the body must be a JSON object, got {_json_type(data)}")
+    items = data.get("messages")
+    if not isinstance(items, list):
+        raise BadInput(f'the body must have a "messages" list, got {_json_type(items)}')
+    entries: list[NewEntry] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        where = f"messages[{index}]"
+        if not isinstance(item, dict):
+            raise BadInput(f"{where} must be an object, got {_json_type(item)}")
+        for key in ("id", "role", "content"):
+            if not isinstance(item.get(key), str):
+                raise BadInput(
+                    f'{where} must have an "{key}" string'
+                    if key == "id"
+                    else f'{where} must have a "{key}" string'
+                )
+            _storable(f"{where}.{key}", item[key])
+        if ": " in item["role"]:
+            raise BadInput(f'{where}.role must not contain ": "')
+        try:
+            public = message_id(item["id"])
+        except BadInput as exc:
+            raise BadInput(f"{where}.id: {exc.message}") from None
+        if public in seen:
+            raise BadInput(f"{where}.id {_shown(public)} appears twice in the body")
+        seen.add(public)
+        created = item.get("created_at")
+        if isinstance(created, bool) or not isinstance(created, int) or not 0 <= created < 2**53:
+            raise BadInput(f"{where}.created_at must be unix time in milliseconds (an integer)")
+        summarized = item.get("summarized", False)
+        if not isinstance(summarized, bool):
+            raise BadInput(f"{where}.summarized must be true or false")
+        entries.append(NewEntry(public, item["role"], item["content"], created, summarized))
+    context = data.get("context")
+    if context is not None and not isinstance(context, str):
+        raise BadInput(f'"context" must be a string or null, got {_json_type(context)}')
+    if context is not None:
+        _storable('"context"', context)
+    tokens = data.get("tokens")
+    if tokens is not None and (
+        isinstance(tokens, bool) or not isinstance(tokens, int) or not 0 <= tokens < 2**53
+    ):
+        raise BadInput('"tokens" must be a non-negative integer or null')
+    return ImportBody(entries, context, tokens)
+
+
+def _object(raw: bytes) -> dict[str, Any]:
+    data = json_body(raw)
+    if not isinstance(data, dict):
+        raise BadInput(f"the body must be a JSON object, got {_json_type(data)}")
+    return data
