@@ -116,7 +116,7 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
 
     @app.delete(
         "/sessions/{session_id}/memory",
-        summary="Delete the messages, summary, tokens and index entry",
+        summary="Delete the messages, summary, tokens, index entry and the transcript",
         **openapi.delete_memory(settings),
     )
     async def delete_memory(request: Request) -> Response:
@@ -133,6 +133,77 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
         service.check_address(request.path_params["session_id"])
         await read_body(request, settings.max_body_bytes)
         return PlainTextResponse("Long term memory is disabled", status_code=400)
+
+    @app.get(
+        "/sessions/{session_id}/transcript",
+        summary="Every message kept, oldest first, a page at a time",
+        description="Unlike GET /memory (the window), the transcript keeps messages that "
+        "compaction summarized (`summarized: true`). An unknown session is an empty page.",
+        **openapi.transcript(settings),
+    )
+    async def get_transcript(request: Request) -> Response:
+        query = request.query_params
+        page = await service.transcript(
+            request.path_params["session_id"], query.get("after"), query.get("limit")
+        )
+        return JSONResponse(page)
+
+    @app.post(
+        "/sessions/{session_id}/transcript",
+        summary="Import messages with their own ids and times (idempotent by id)",
+        **openapi.import_transcript(settings),
+    )
+    async def import_transcript(request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        namespace = request.query_params.get("namespace")
+        service.check_address(session_id, namespace)
+        body = await read_body(request, settings.max_body_bytes)
+        return JSONResponse(await service.import_messages(session_id, namespace, body))
+
+    @app.get(
+        "/sessions/{session_id}/messages/{message_id}",
+        summary="One message of the transcript",
+        **openapi.get_message(settings),
+    )
+    async def get_message(request: Request) -> Response:
+        params = request.path_params
+        return JSONResponse(await service.message(params["session_id"], params["message_id"]))
+
+    @app.patch(
+        "/sessions/{session_id}/messages/{message_id}",
+        summary="Replace one message's content (a summary covering it is rebuilt)",
+        **openapi.edit_message(settings),
+    )
+    async def edit_message(request: Request) -> Response:
+        session_id, message_id = (
+            request.path_params["session_id"],
+            request.path_params["message_id"],
+        )
+        service.check_message(session_id, message_id)
+        body = await read_body(request, settings.max_body_bytes)
+        return JSONResponse(await service.edit(session_id, message_id, body))
+
+    @app.delete(
+        "/sessions/{session_id}/messages/{message_id}",
+        summary="Forget one message (a summary covering it is rebuilt)",
+        **openapi.delete_message(settings),
+    )
+    async def delete_message(request: Request) -> Response:
+        params = request.path_params
+        await service.forget(params["session_id"], params["message_id"])
+        return JSONResponse(OK)
+
+    @app.post(
+        "/sessions/{session_id}/fork",
+        summary="Copy the transcript (up to `at`) into a new session, same ids",
+        **openapi.fork(settings),
+    )
+    async def fork(request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        namespace = request.query_params.get("namespace")
+        service.check_address(session_id, namespace)
+        body = await read_body(request, settings.max_body_bytes)
+        return JSONResponse(await service.fork(session_id, namespace, body))
 
     if settings.api_key:
         document = app.openapi
@@ -208,7 +279,11 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404:
-            message = "no such route: the API has /, /sessions and /sessions/{id}/memory"
+            message = (
+                "no such route: the API has /, /sessions, /sessions/{id}/memory, "
+                "/sessions/{id}/transcript, /sessions/{id}/messages/{message_id} "
+                "and /sessions/{id}/fork"
+            )
         return JSONResponse(
             {"error": message}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
         )

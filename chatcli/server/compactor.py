@@ -7,6 +7,12 @@ keeps one compaction per session across processes and replicas, and `pending` /
 deleted meanwhile. A failed LLM call changes nothing and is retried with backoff; a
 process that dies mid-summary leaves the messages in place for `start()` (here or in
 another replica) to pick up.
+
+The same job rebuilds a session's summary when a message it covered was edited or deleted
+(the store keeps a persistent stale mark): under the same lock, so one rebuild or
+compaction runs per session across replicas, from the transcript's summarized messages in
+order, with the old summary in place until the rebuilt one is committed; the stale mark
+survives a failed LLM (retried with backoff) or a killed process (resumed by `start`).
 """
 
 from __future__ import annotations
@@ -99,6 +105,10 @@ class Compactor:
         else:
             loop.call_soon_threadsafe(self._schedule, session_id)
 
+    def after_change(self, session_id: str) -> None:
+        """Called by the API after an edit or delete of a summarized message: rebuild soon."""
+        self.after_append(session_id, self.window + 1)
+
     async def start(self) -> None:
         """Resume what a previous process (or a dead replica) left over the window."""
         self._loop = asyncio.get_running_loop()
@@ -106,6 +116,8 @@ class Compactor:
         if self.summarizer is None:
             return
         for session_id in await self.store.sessions_over(self.window):
+            self._schedule(session_id)
+        for session_id in await self.store.sessions_to_rebuild():
             self._schedule(session_id)
 
     async def drain(self, timeout: float) -> None:
@@ -190,12 +202,18 @@ class Compactor:
         if self._slots is None:
             self._slots = asyncio.Semaphore(MAX_CONCURRENT)
         async with self._slots:
-            if self._stopping or await self.store.count(session_id) <= self.window:
+            if self._stopping:
+                return Outcome.DONE
+            stale = await self.store.needs_rebuild(session_id)
+            if not stale and await self.store.count(session_id) <= self.window:
                 return Outcome.DONE
             if not await self.store.try_lock(session_id, self.owner, self.lock_ttl):
                 return Outcome.LOCKED
             self._summarizing += 1
             try:
+                if stale:
+                    await self._rebuild_holding_lock(session_id)
+                    return Outcome.AGAIN
                 pending = await self.store.pending(session_id, keep=self.keep)
                 if pending is None:
                     return Outcome.DONE
@@ -209,6 +227,21 @@ class Compactor:
                 await self.store.unlock(session_id, self.owner)
             over = await self.store.count(session_id) > self.window
             return Outcome.AGAIN if over else Outcome.DONE
+
+    async def _rebuild_holding_lock(self, session_id: str) -> None:
+        """The summary afresh from every summarized message; not committed when the
+        messages changed again meanwhile (the mark is then newer: the job goes again)."""
+        rebuild = await self.store.rebuild_pending(session_id)
+        if rebuild is None:
+            return
+        summary: str | None = None
+        tokens = 0
+        if rebuild.messages:
+            summary, tokens = await self._summarize_holding_lock(
+                Pending(session_id, rebuild.messages, None, None)
+            )
+        if await self.store.refresh_lock(session_id, self.owner, self.lock_ttl):
+            await self.store.commit_rebuild(rebuild, summary, tokens)
 
     async def _summarize_holding_lock(self, pending: Pending) -> tuple[str, int]:
         """Run the summary while a side task keeps the lock alive, however slow the LLM is."""

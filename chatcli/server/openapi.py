@@ -120,11 +120,12 @@ def health(settings: ServerSettings) -> dict[str, Any]:
     """Open to every client, key or not."""
     responses = _responses(settings, _ok(HEALTH_SCHEMA, "The server's clock in ms"))
     responses.pop(401, None)
-    return {"responses": responses, "openapi_extra": {"security": []}}
+    return {"responses": responses, "tags": MOTORHEAD, "openapi_extra": {"security": []}}
 
 
 def sessions(settings: ServerSettings) -> dict[str, Any]:
     return {
+        "tags": MOTORHEAD,
         "responses": _responses(settings, _ok(SESSIONS_SCHEMA)),
         "openapi_extra": {
             "parameters": [
@@ -138,6 +139,7 @@ def sessions(settings: ServerSettings) -> dict[str, Any]:
 
 def get_memory(settings: ServerSettings) -> dict[str, Any]:
     return {
+        "tags": MOTORHEAD,
         "responses": _responses(settings, _ok(MEMORY_SCHEMA), ON_SESSION),
         "openapi_extra": {"parameters": [_path_id()]},
     }
@@ -145,6 +147,7 @@ def get_memory(settings: ServerSettings) -> dict[str, Any]:
 
 def delete_memory(settings: ServerSettings) -> dict[str, Any]:
     return {
+        "tags": MOTORHEAD,
         "responses": _responses(settings, _ok(OK_SCHEMA), ON_SESSION),
         "openapi_extra": {"parameters": [_path_id(), _namespace()]},
     }
@@ -173,6 +176,7 @@ def post_memory(settings: ServerSettings) -> dict[str, Any]:
         "(then `Idempotent-Replayed: true`)",
     )
     return {
+        "tags": MOTORHEAD,
         "responses": _responses(settings, ok, ON_SESSION, TOO_LARGE, {409: conflict}),
         "openapi_extra": {
             "parameters": [
@@ -213,6 +217,7 @@ def retrieval(settings: ServerSettings) -> dict[str, Any]:
         },
     }
     return {
+        "tags": MOTORHEAD,
         "responses": responses,
         "openapi_extra": {
             "parameters": [_path_id()],
@@ -230,3 +235,201 @@ def security_schemes(app_openapi: dict[str, Any]) -> None:
         "Bearer": {"type": "http", "scheme": "bearer"},
     }
     app_openapi["security"] = [{"ApiKey": []}, {"Bearer": []}]
+
+
+MOTORHEAD = ["Motörhead API"]
+EXTENSIONS = ["chatcli extensions"]
+"""Routes Motörhead does not have: the transcript under the window, and its messages."""
+
+MESSAGE_ID_SCHEMA: Schema = {"type": "string", "pattern": validation.MESSAGE_ID_SCHEMA_PATTERN}
+ENTRY_SCHEMA: Schema = {
+    "type": "object",
+    "required": ["id", "role", "content", "created_at", "summarized"],
+    "properties": {
+        "id": {
+            **MESSAGE_ID_SCHEMA,
+            "description": "Unique within the session; generated ids are 16 lower-case base32 "
+            "characters (10 of unix ms, 6 of the place in the session) and increase in "
+            "posting order. Kept by fork, import and export.",
+            "examples": ["01j0z3k5qw000001"],
+        },
+        "role": {"type": "string"},
+        "content": {"type": "string"},
+        "created_at": {"type": "integer", "description": "Unix time in milliseconds."},
+        "summarized": {
+            "type": "boolean",
+            "description": "It left the window: the summary (`context`) covers it.",
+        },
+    },
+}
+PAGE_SCHEMA: Schema = {
+    "type": "object",
+    "required": ["messages", "next", "namespace"],
+    "properties": {
+        "messages": {"type": "array", "items": ENTRY_SCHEMA},
+        "next": {
+            "type": ["string", "null"],
+            "description": "Pass as `after` for the next page; null at the end.",
+        },
+        "namespace": {"type": ["string", "null"]},
+    },
+}
+NO_MESSAGE: dict[int | str, Schema] = {
+    404: _error("No such message in this session (or no such route)"),
+}
+
+
+def _path_message_id() -> Schema:
+    return {"name": "message_id", "in": "path", "required": True, "schema": MESSAGE_ID_SCHEMA}
+
+
+def _json_body(schema: Schema) -> Schema:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def transcript(settings: ServerSettings) -> dict[str, Any]:
+    return {
+        "responses": _responses(settings, _ok(PAGE_SCHEMA), ON_SESSION),
+        "tags": EXTENSIONS,
+        "openapi_extra": {
+            "parameters": [
+                _path_id(),
+                {
+                    "name": "after",
+                    "in": "query",
+                    "required": False,
+                    "description": "The `next` of the previous page.",
+                    "schema": {"type": "string", "pattern": validation.CURSOR_SCHEMA_PATTERN},
+                },
+                _range("limit", validation.MAX_TRANSCRIPT_PAGE, validation.DEFAULT_TRANSCRIPT_PAGE),
+            ]
+        },
+    }
+
+
+def import_transcript(settings: ServerSettings) -> dict[str, Any]:
+    entry = {
+        **ENTRY_SCHEMA,
+        "required": ["id", "role", "content", "created_at"],
+        "properties": {
+            **ENTRY_SCHEMA["properties"],
+            "role": MESSAGE_SCHEMA["properties"]["role"],
+            "created_at": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 2**53 - 1,
+                "description": "Unix time in milliseconds.",
+            },
+            "summarized": {
+                "type": "boolean",
+                "default": False,
+                "description": "True keeps it out of the window (the summary covers it).",
+            },
+        },
+    }
+    body: Schema = {
+        "type": "object",
+        "required": ["messages"],
+        "properties": {
+            "messages": {
+                "type": "array",
+                "items": entry,
+                "maxItems": settings.max_messages_per_post,
+                "description": "Ids the session holds, or repeated in the body, are skipped.",
+            },
+            "context": {"type": ["string", "null"], "description": "Replaces the summary."},
+            "tokens": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "maximum": 2**53 - 1,
+                "description": "Replaces the token count.",
+            },
+        },
+    }
+    added: Schema = {
+        "type": "object",
+        "required": ["status", "added", "skipped"],
+        "properties": {
+            "status": {"const": "Ok"},
+            "added": {"type": "integer"},
+            "skipped": {"type": "integer"},
+        },
+    }
+    return {
+        "responses": _responses(settings, _ok(added), ON_SESSION, TOO_LARGE),
+        "tags": EXTENSIONS,
+        "openapi_extra": {
+            "parameters": [_path_id(), _namespace()],
+            "requestBody": _json_body(body),
+        },
+    }
+
+
+def get_message(settings: ServerSettings) -> dict[str, Any]:
+    return {
+        "responses": _responses(settings, _ok(ENTRY_SCHEMA), NO_MESSAGE),
+        "tags": EXTENSIONS,
+        "openapi_extra": {"parameters": [_path_id(), _path_message_id()]},
+    }
+
+
+def edit_message(settings: ServerSettings) -> dict[str, Any]:
+    body: Schema = {
+        "type": "object",
+        "required": ["content"],
+        "properties": {
+            "content": {
+                "type": "string",
+                "pattern": r"\S",
+                "description": "Not blank: to remove a message, DELETE it.",
+            }
+        },
+    }
+    return {
+        "responses": _responses(settings, _ok(ENTRY_SCHEMA), NO_MESSAGE, TOO_LARGE),
+        "tags": EXTENSIONS,
+        "openapi_extra": {
+            "parameters": [_path_id(), _path_message_id()],
+            "requestBody": _json_body(body),
+        },
+    }
+
+
+def delete_message(settings: ServerSettings) -> dict[str, Any]:
+    return {
+        "responses": _responses(settings, _ok(OK_SCHEMA), NO_MESSAGE),
+        "tags": EXTENSIONS,
+        "openapi_extra": {"parameters": [_path_id(), _path_message_id()]},
+    }
+
+
+def fork(settings: ServerSettings) -> dict[str, Any]:
+    body: Schema = {
+        "type": "object",
+        "required": ["to"],
+        "properties": {
+            "to": {**ID_SCHEMA, "description": "The new session id: another, holding no data."},
+            "at": {
+                "anyOf": [MESSAGE_ID_SCHEMA, {"type": "null"}],
+                "description": "The last message id to copy (inclusive); null copies everything.",
+            },
+        },
+    }
+    forked: Schema = {
+        "type": "object",
+        "required": ["status", "session", "messages"],
+        "properties": {
+            "status": {"const": "Ok"},
+            "session": {"type": "string"},
+            "messages": {"type": "integer"},
+        },
+    }
+    conflict = _error("`to` already has data, or is the session forked: fork into a new id")
+    return {
+        "responses": _responses(settings, _ok(forked), NO_MESSAGE, TOO_LARGE, {409: conflict}),
+        "tags": EXTENSIONS,
+        "openapi_extra": {
+            "parameters": [_path_id(), _namespace()],
+            "requestBody": _json_body(body),
+        },
+    }

@@ -12,6 +12,19 @@ Keys only chatcli uses, all under `chatcli:` so they can never collide with MotÃ
                             session that was deleted and refilled with identical text is refused
     chatcli:idem:{key}      an Idempotency-Key's record, "session digest", with a PX expiry;
                             set by the append script itself, so it holds across replicas
+    chatcli:transcript:{id} hash: message id -> "<created_at ms> <Role: content>", plus the
+                            session's own fields, all starting with "_" (no id does):
+                            _next (last place handed out), _ms (last id time), _ns (namespace
+                            last posted with), _rebuild (the stale-summary token)
+    chatcli:order:{id}      sorted set: message id scored by its place; the transcript's order
+    chatcli:window:{id}     sorted set: the ids of the messages in session:{id}, same scores,
+                            so a message's list index is its ZREVRANK here
+    chatcli:rebuild         set of session ids whose summary is stale (rebuilds to resume)
+
+The window list and the window set move together in the same scripts. Every transcript
+script first `sync`s them, which is also how a MotÃ¶rhead Redis is adopted, lazily and
+atomically, on a session's first POST or transcript call: list items the set does not
+track (all of them, the first time) enter the transcript at its end, oldest first.
 
 Each API call is one round trip and atomic: one Lua script (the hot paths, POST and GET:
 one command parses faster in redis-py than a MULTI/EXEC pipeline) or a MULTI/EXEC pipeline.
@@ -21,6 +34,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Concatenate, ParamSpec, TypeVar
@@ -33,25 +48,93 @@ from redis.exceptions import RedisError
 
 from chatcli.errors import first_line
 from chatcli.server.errors import StoreUnavailable
-from chatcli.server.store import AlreadyClaimed, Claim, Memory, Message, Pending, message_line
+from chatcli.server.store import (
+    ID_SEQ_DIGITS,
+    ID_TIME_DIGITS,
+    AlreadyClaimed,
+    Claim,
+    Entry,
+    Forked,
+    ForkStatus,
+    Imported,
+    Memory,
+    Message,
+    NewEntry,
+    Page,
+    Pending,
+    Rebuild,
+    message_line,
+)
 
 EPOCH_TTL_SECONDS = 7 * 24 * 3600
 """Far longer than any compaction can take, short enough that deleted sessions leave nothing."""
 
 SCAN_BATCH = 1000
 
+REBUILD_SET = "chatcli:rebuild"
+
+# What every transcript script shares (prepended to each): ids built as store.message_id
+# builds them, and `sync`, which makes the window set match the window list.
+_PRELUDE = f"""
+local ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'
+local function base32(n, width)
+  local out = {{}}
+  for i = width, 1, -1 do
+    local d = n % 32
+    out[i] = string.sub(ALPHABET, d + 1, d + 1)
+    n = (n - d) / 32
+  end
+  return table.concat(out)
+end
+-- The session's next places and ids; `save` records what was handed out.
+local function places(t, now_ms)
+  local seq = tonumber(redis.call('HGET', t, '_next') or '0')
+  local ms = math.max(now_ms, tonumber(redis.call('HGET', t, '_ms') or '0'))
+  local prefix = base32(ms, {ID_TIME_DIGITS})
+  local p = {{}}
+  function p.take()
+    seq = seq + 1
+    return seq, prefix .. base32(seq, {ID_SEQ_DIGITS})
+  end
+  function p.save() redis.call('HSET', t, '_next', seq, '_ms', ms) end
+  return p
+end
+local function stamp(ms) return string.format('%d ', ms) end
+-- Items at the list's head (below `skip` just-pushed ones) that the set does not track
+-- enter the transcript, oldest first; a list shorter than the set lost its oldest.
+local function sync(list, t, o, w, skip, now_ms)
+  local tracked = redis.call('ZCARD', w)
+  local len = redis.call('LLEN', list) - skip
+  if len > tracked then
+    local extra = redis.call('LRANGE', list, skip, skip + len - tracked - 1)
+    local p = places(t, now_ms)
+    for i = #extra, 1, -1 do
+      local seq, id = p.take()
+      redis.call('HSET', t, id, stamp(now_ms) .. extra[i])
+      redis.call('ZADD', o, seq, id)
+      redis.call('ZADD', w, seq, id)
+    end
+    p.save()
+  elseif len < tracked then
+    redis.call('ZREMRANGEBYRANK', w, 0, tracked - len - 1)
+  end
+end
+local function line_of(value) return string.sub(value, string.find(value, ' ', 1, true) + 1) end
+"""
+
 # KEYS: session, index, context. ARGV: now, session id, "1" to set the context, context,
 # then the "Role: content" strings in array order. LPUSH in slices keeps that order (each
 # slice lands on top of the previous one) and stays under Lua's unpack() stack limit.
-# With an Idempotency-Key, KEYS gains its record's key last and ARGV its value and ttl (ms)
+# KEYS 4-6 are the session's transcript hash, order and window sets. With an
+# Idempotency-Key, KEYS gains its record's key last (7th) and ARGV its value and ttl (ms)
 # last; a record already there is returned (a string) instead of the length, unwritten.
 _APPEND = """
--- idempotency
+-- idempotency: KEYS[7], when given, is the key's record
 local last = #ARGV
-if #KEYS == 4 then
-  local held = redis.call('GET', KEYS[4])
+if #KEYS == 7 then
+  local held = redis.call('GET', KEYS[7])
   if held then return held end
-  redis.call('SET', KEYS[4], ARGV[last - 1], 'PX', ARGV[last])
+  redis.call('SET', KEYS[7], ARGV[last - 1], 'PX', ARGV[last])
   last = last - 2
 end
 if ARGV[3] == '1' then redis.call('SET', KEYS[3], ARGV[4]) end
@@ -59,6 +142,23 @@ redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
 local length = redis.call('LLEN', KEYS[1])
 for i = 5, last, 1000 do
   length = redis.call('LPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, last)))
+end
+-- transcript: KEYS[4] transcript hash, KEYS[5] order, KEYS[6] window set
+local now_ms = math.floor(tonumber(ARGV[1]) * 1000)
+local pushed = last - 4
+sync(KEYS[1], KEYS[4], KEYS[5], KEYS[6], pushed, now_ms)
+local p = places(KEYS[4], now_ms)
+for i = 5, 4 + pushed do
+  local seq, id = p.take()
+  redis.call('HSET', KEYS[4], id, stamp(now_ms) .. ARGV[i])
+  redis.call('ZADD', KEYS[5], seq, id)
+  redis.call('ZADD', KEYS[6], seq, id)
+end
+p.save()
+if KEYS[2] == 'sessions' then
+  redis.call('HDEL', KEYS[4], '_ns')
+else
+  redis.call('HSET', KEYS[4], '_ns', string.sub(KEYS[2], 10))
 end
 return length
 """
@@ -91,6 +191,178 @@ else
 end
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('INCRBY', KEYS[3], ARGV[3])
+-- transcript: KEYS[5] window set; the summarized ids leave it (the transcript keeps them)
+redis.call('ZREMRANGEBYRANK', KEYS[5], 0, n - 1)
+return 1
+"""
+
+# KEYS: session, transcript, order, window. ARGV: now, after, limit.
+_TRANSCRIPT = """
+sync(KEYS[1], KEYS[2], KEYS[3], KEYS[4], 0, math.floor(tonumber(ARGV[1]) * 1000))
+local found = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[2], '+inf', 'WITHSCORES',
+  'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for i = 1, #found, 2 do
+  local id = found[i]
+  local windowed = redis.call('ZSCORE', KEYS[4], id) and 1 or 0
+  table.insert(out, {id, found[i + 1], redis.call('HGET', KEYS[2], id), windowed})
+end
+-- one JSON string: redis-py reads a reply element by element, 400 of them cost milliseconds
+return cjson.encode({out, redis.call('HGET', KEYS[2], '_ns')})
+"""
+
+# KEYS: session, transcript, order, window. ARGV: now, id.
+_MESSAGE = """
+sync(KEYS[1], KEYS[2], KEYS[3], KEYS[4], 0, math.floor(tonumber(ARGV[1]) * 1000))
+local value = redis.call('HGET', KEYS[2], ARGV[2])
+if not value then return false end
+local windowed = redis.call('ZSCORE', KEYS[4], ARGV[2]) and 1 or 0
+return {ARGV[2], redis.call('ZSCORE', KEYS[3], ARGV[2]), value, windowed}
+"""
+
+# Delete (ARGV[3] == '') or edit (ARGV[3] = the new content) one message.
+# KEYS: session, transcript, order, window, rebuild set. ARGV: now, id, content, token,
+# session id, "1" to edit.
+_CHANGE = """
+sync(KEYS[1], KEYS[2], KEYS[3], KEYS[4], 0, math.floor(tonumber(ARGV[1]) * 1000))
+local id = ARGV[2]
+local value = redis.call('HGET', KEYS[2], id)
+if not value then return false end
+local seq = redis.call('ZSCORE', KEYS[3], id)
+local rank = redis.call('ZREVRANK', KEYS[4], id)
+local edit = ARGV[6] == '1'
+local line = line_of(value)
+local sep = string.find(line, ': ', 1, true)
+local role = sep and string.sub(line, 1, sep - 1) or ''
+local changed = role .. ': ' .. ARGV[3]
+if rank then
+  if edit then
+    redis.call('LSET', KEYS[1], rank, changed)
+  else
+    local tomb = '\0chatcli-deleted\0' .. id
+    redis.call('LSET', KEYS[1], rank, tomb)
+    redis.call('LREM', KEYS[1], 1, tomb)
+    redis.call('ZREM', KEYS[4], id)
+  end
+else
+  redis.call('HSET', KEYS[2], '_rebuild', ARGV[4])
+  redis.call('SADD', KEYS[5], ARGV[5])
+end
+if edit then
+  redis.call('HSET', KEYS[2], id, string.sub(value, 1, #value - #line) .. changed)
+else
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
+end
+return {id, seq, value, rank and 1 or 0}
+"""
+
+# KEYS: the source's session, transcript, order, window, context, tokens, then the
+# target's session, transcript, order, window, context, tokens, then the target's index
+# and the rebuild set. ARGV: now, at ('' = all), target id, token, namespace ('' = none).
+_FORK = """
+local now_ms = math.floor(tonumber(ARGV[1]) * 1000)
+sync(KEYS[1], KEYS[2], KEYS[3], KEYS[4], 0, now_ms)
+if redis.call('EXISTS', KEYS[7], KEYS[8], KEYS[9], KEYS[11], KEYS[12]) > 0 then
+  return {'target_exists'}
+end
+if redis.call('EXISTS', KEYS[1], KEYS[3], KEYS[5]) == 0 then return {'no_source'} end
+local upto = '+inf'
+local keep = true
+if ARGV[2] ~= '' then
+  upto = redis.call('ZSCORE', KEYS[3], ARGV[2])
+  if not upto then return {'no_message'} end
+  keep = redis.call('ZSCORE', KEYS[4], ARGV[2]) ~= false
+end
+local copied = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', upto, 'WITHSCORES')
+for i = 1, #copied, 2 do
+  local id = copied[i]
+  redis.call('HSET', KEYS[8], id, redis.call('HGET', KEYS[2], id))
+  redis.call('ZADD', KEYS[9], copied[i + 1], id)
+end
+local window = copied
+if keep then
+  window = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', upto, 'WITHSCORES')
+  local context = redis.call('GET', KEYS[5])
+  if context then redis.call('SET', KEYS[11], context) end
+  local tokens = redis.call('GET', KEYS[6])
+  if tokens then redis.call('SET', KEYS[12], tokens) end
+  if redis.call('HEXISTS', KEYS[2], '_rebuild') == 1 then
+    redis.call('HSET', KEYS[8], '_rebuild', ARGV[4])
+    redis.call('SADD', KEYS[14], ARGV[3])
+  end
+end
+for i = 1, #window, 2 do
+  local id = window[i]
+  redis.call('LPUSH', KEYS[7], line_of(redis.call('HGET', KEYS[2], id)))
+  redis.call('ZADD', KEYS[10], window[i + 1], id)
+end
+redis.call('HSET', KEYS[8], '_next', redis.call('HGET', KEYS[2], '_next') or '0',
+  '_ms', redis.call('HGET', KEYS[2], '_ms') or '0')
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[8], '_ns', ARGV[5]) end
+redis.call('ZADD', KEYS[13], ARGV[1], ARGV[3])
+return {'ok', #copied / 2, #window / 2}
+"""
+
+# KEYS: session, transcript, order, window, context, tokens, index. ARGV: now, session id,
+# context ('' unless ARGV[4] == '1'), "1" to set the context, tokens ('' = keep),
+# then per message: id, created_at ms, "1" if summarized, "Role: content".
+_IMPORT = """
+local now_ms = math.floor(tonumber(ARGV[1]) * 1000)
+sync(KEYS[1], KEYS[2], KEYS[3], KEYS[4], 0, now_ms)
+local p = places(KEYS[2], now_ms)
+local added = 0
+for i = 6, #ARGV, 4 do
+  local id = ARGV[i]
+  if redis.call('HEXISTS', KEYS[2], id) == 0 then
+    local seq = p.take()
+    redis.call('HSET', KEYS[2], id, ARGV[i + 1] .. ' ' .. ARGV[i + 3])
+    redis.call('ZADD', KEYS[3], seq, id)
+    if ARGV[i + 2] ~= '1' then
+      redis.call('LPUSH', KEYS[1], ARGV[i + 3])
+      redis.call('ZADD', KEYS[4], seq, id)
+    end
+    added = added + 1
+  end
+end
+p.save()
+if ARGV[4] == '1' then redis.call('SET', KEYS[5], ARGV[3]) end
+if ARGV[5] ~= '' then redis.call('SET', KEYS[6], ARGV[5]) end
+redis.call('ZADD', KEYS[7], ARGV[1], ARGV[2])
+if KEYS[7] == 'sessions' then
+  redis.call('HDEL', KEYS[2], '_ns')
+else
+  redis.call('HSET', KEYS[2], '_ns', string.sub(KEYS[7], 10))
+end
+return {added, redis.call('LLEN', KEYS[1])}
+"""
+
+# KEYS: transcript, order, window. The stale-summary token and the summarized lines.
+_REBUILD_PENDING = """
+local token = redis.call('HGET', KEYS[1], '_rebuild')
+if not token then return false end
+local lines = {}
+local ids = redis.call('ZRANGE', KEYS[2], 0, -1)
+for i = 1, #ids do
+  if not redis.call('ZSCORE', KEYS[3], ids[i]) then
+    table.insert(lines, line_of(redis.call('HGET', KEYS[1], ids[i])))
+  end
+end
+return {token, lines}
+"""
+
+# KEYS: transcript, context, tokens, rebuild set. ARGV: token, "1" to set a summary,
+# summary, tokens, session id.
+_COMMIT_REBUILD = """
+if redis.call('HGET', KEYS[1], '_rebuild') ~= ARGV[1] then return 0 end
+if ARGV[2] == '1' then
+  redis.call('SET', KEYS[2], ARGV[3])
+else
+  redis.call('DEL', KEYS[2])
+end
+redis.call('INCRBY', KEYS[3], ARGV[4])
+redis.call('HDEL', KEYS[1], '_rebuild')
+redis.call('SREM', KEYS[4], ARGV[5])
 return 1
 """
 
@@ -195,15 +467,49 @@ def _index_key(namespace: str | None) -> str:
     return f"sessions:{namespace}" if namespace else "sessions"
 
 
+def _transcript_keys(session_id: str) -> list[str]:
+    """The window list and chatcli's transcript hash, order and window set, as the
+    transcript scripts take them."""
+    return [
+        f"session:{session_id}",
+        f"chatcli:transcript:{session_id}",
+        f"chatcli:order:{session_id}",
+        f"chatcli:window:{session_id}",
+    ]
+
+
+def _decode_entry(raw: list) -> Entry:
+    """[id, place, "<ms> Role: content", in-window flag] as the scripts return them."""
+    public, seq, value, windowed = raw
+    ms, _, line = bytes(value).partition(b" ")
+    message = decode_message(line)
+    return Entry(
+        public.decode(),
+        message.role,
+        message.content,
+        int(ms),
+        not int(windowed),
+        int(float(seq)),
+    )
+
+
 class _Connection:
     """A client and its scripts, bound to the event loop that first used them."""
 
     def __init__(self, url: str, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.client: redis.Redis = redis.Redis.from_url(url, socket_connect_timeout=5)
-        self.append: AsyncScript = self.client.register_script(_APPEND)
-        self.get: AsyncScript = self.client.register_script(_GET)
-        self.commit_summary: AsyncScript = self.client.register_script(_COMMIT_SUMMARY)
+        script = self.client.register_script
+        self.append: AsyncScript = script(_PRELUDE + _APPEND)
+        self.get: AsyncScript = script(_GET)
+        self.commit_summary: AsyncScript = script(_COMMIT_SUMMARY)
+        self.transcript: AsyncScript = script(_PRELUDE + _TRANSCRIPT)
+        self.message: AsyncScript = script(_PRELUDE + _MESSAGE)
+        self.change: AsyncScript = script(_PRELUDE + _CHANGE)
+        self.fork: AsyncScript = script(_PRELUDE + _FORK)
+        self.import_messages: AsyncScript = script(_PRELUDE + _IMPORT)
+        self.rebuild_pending: AsyncScript = script(_PRELUDE + _REBUILD_PENDING)
+        self.commit_rebuild: AsyncScript = script(_COMMIT_REBUILD)
         self.refresh_lock: AsyncScript = self.client.register_script(_REFRESH_LOCK)
         self.unlock: AsyncScript = self.client.register_script(_UNLOCK)
 
@@ -239,7 +545,14 @@ class RedisStore:
         now: float,
         claim: Claim | None = None,
     ) -> int:
-        keys = [f"session:{session_id}", _index_key(namespace), f"context:{session_id}"]
+        keys = [
+            f"session:{session_id}",
+            _index_key(namespace),
+            f"context:{session_id}",
+            f"chatcli:transcript:{session_id}",
+            f"chatcli:order:{session_id}",
+            f"chatcli:window:{session_id}",
+        ]
         args: list[str | float] = [
             now,
             session_id,
@@ -272,8 +585,14 @@ class RedisStore:
     async def delete(self, session_id: str, namespace: str | None) -> None:
         epoch = f"chatcli:epoch:{session_id}"
         async with self._pipeline() as pipe:
-            pipe.delete(f"session:{session_id}", f"context:{session_id}", f"tokens:{session_id}")
+            pipe.delete(
+                f"session:{session_id}",
+                f"context:{session_id}",
+                f"tokens:{session_id}",
+                *_transcript_keys(session_id)[1:],
+            )
             pipe.zrem(_index_key(namespace), session_id)
+            pipe.srem(REBUILD_SET, session_id)
             pipe.incr(epoch)
             pipe.expire(epoch, EPOCH_TTL_SECONDS)
             await pipe.execute()
@@ -311,7 +630,13 @@ class RedisStore:
         marker = pending.marker
         sid = pending.session_id
         done = await self._connection().commit_summary(
-            keys=[f"session:{sid}", f"context:{sid}", f"tokens:{sid}", f"chatcli:epoch:{sid}"],
+            keys=[
+                f"session:{sid}",
+                f"context:{sid}",
+                f"tokens:{sid}",
+                f"chatcli:epoch:{sid}",
+                f"chatcli:window:{sid}",
+            ],
             args=[marker.count, summary, int(tokens), marker.epoch, *marker.items],
         )
         return bool(done)
@@ -365,6 +690,141 @@ class RedisStore:
         if batch:
             await check(batch)
         return over
+
+    @_reports_unavailable
+    async def transcript(self, session_id: str, after: int, limit: int) -> Page:
+        raw = await self._connection().transcript(
+            keys=_transcript_keys(session_id), args=[time.time(), after, limit + 1]
+        )
+        found, namespace = json.loads(raw.decode("utf-8", "replace"))
+        if isinstance(found, dict):  # cjson writes an empty table as {}
+            found = []
+        entries = [_decode_entry([str(f).encode() for f in item]) for item in found[:limit]]
+        more = len(found) > limit
+        return Page(
+            entries,
+            entries[-1].seq if more else None,
+            namespace if isinstance(namespace, str) else None,
+        )
+
+    @_reports_unavailable
+    async def message(self, session_id: str, message_id: str) -> Entry | None:
+        found = await self._connection().message(
+            keys=_transcript_keys(session_id), args=[time.time(), message_id]
+        )
+        return None if found is None else _decode_entry(found)
+
+    async def _change(
+        self, session_id: str, message_id: str, content: str | None, token: str
+    ) -> Entry | None:
+        found = await self._connection().change(
+            keys=[*_transcript_keys(session_id), REBUILD_SET],
+            args=[
+                time.time(),
+                message_id,
+                content or "",
+                token,
+                session_id,
+                "0" if content is None else "1",
+            ],
+        )
+        return None if found is None else _decode_entry(found)
+
+    @_reports_unavailable
+    async def delete_message(self, session_id: str, message_id: str, token: str) -> Entry | None:
+        return await self._change(session_id, message_id, None, token)
+
+    @_reports_unavailable
+    async def edit_message(
+        self, session_id: str, message_id: str, content: str, token: str
+    ) -> Entry | None:
+        before = await self._change(session_id, message_id, content, token)
+        if before is None:
+            return None
+        return Entry(
+            before.id, before.role, content, before.created_at, before.summarized, before.seq
+        )
+
+    @_reports_unavailable
+    async def fork(
+        self,
+        source: str,
+        target: str,
+        at: str | None,
+        namespace: str | None,
+        token: str,
+        now: float,
+    ) -> Forked:
+        def six(session_id: str) -> list[str]:
+            keys = _transcript_keys(session_id)
+            return [*keys, f"context:{session_id}", f"tokens:{session_id}"]
+
+        found = await self._connection().fork(
+            keys=[*six(source), *six(target), _index_key(namespace), REBUILD_SET],
+            args=[now, at or "", target, token, namespace or ""],
+        )
+        status = ForkStatus(found[0].decode())
+        if status is not ForkStatus.OK:
+            return Forked(status)
+        return Forked(status, int(found[1]), int(found[2]))
+
+    @_reports_unavailable
+    async def import_messages(
+        self,
+        session_id: str,
+        entries: Sequence[NewEntry],
+        context: str | None,
+        tokens: int | None,
+        namespace: str | None,
+        now: float,
+    ) -> Imported:
+        args: list[str | float | int] = [
+            now,
+            session_id,
+            context or "",
+            "0" if context is None else "1",
+            "" if tokens is None else tokens,
+        ]
+        for e in entries:
+            line = message_line(Message(e.role, e.content))
+            args += [e.id, e.created_at, "1" if e.summarized else "0", line]
+        added, window = await self._connection().import_messages(
+            keys=[
+                *_transcript_keys(session_id),
+                f"context:{session_id}",
+                f"tokens:{session_id}",
+                _index_key(namespace),
+            ],
+            args=args,
+        )
+        return Imported(int(added), int(window))
+
+    @_reports_unavailable
+    async def needs_rebuild(self, session_id: str) -> bool:
+        client = self._connection().client
+        return bool(await client.hexists(f"chatcli:transcript:{session_id}", "_rebuild"))
+
+    @_reports_unavailable
+    async def rebuild_pending(self, session_id: str) -> Rebuild | None:
+        found = await self._connection().rebuild_pending(keys=_transcript_keys(session_id)[1:])
+        if found is None:
+            return None
+        token, lines = found
+        return Rebuild(session_id, [decode_message(raw) for raw in lines], token.decode())
+
+    @_reports_unavailable
+    async def commit_rebuild(self, rebuild: Rebuild, summary: str | None, tokens: int) -> bool:
+        sid = rebuild.session_id
+        done = await self._connection().commit_rebuild(
+            keys=[f"chatcli:transcript:{sid}", f"context:{sid}", f"tokens:{sid}", REBUILD_SET],
+            args=[rebuild.token, "0" if summary is None else "1", summary or "", tokens, sid],
+        )
+        return bool(done)
+
+    @_reports_unavailable
+    async def sessions_to_rebuild(self) -> list[str]:
+        members = await self._connection().client.smembers(REBUILD_SET)
+        return sorted(raw.decode("utf-8", "replace") for raw in members)
 
     @_reports_unavailable
     async def ping(self) -> None:

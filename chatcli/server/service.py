@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from chatcli.server import validation
 from chatcli.server.errors import BadInput
-from chatcli.server.store import AlreadyClaimed, Claim, Store, wire_memory
+from chatcli.server.store import AlreadyClaimed, Claim, ForkStatus, Store, wire_entry, wire_memory
 
 if TYPE_CHECKING:
     from chatcli.config import ServerSettings
@@ -88,11 +89,7 @@ class MemoryService:
             except AlreadyClaimed as held:
                 _check_replay(claim, held)
                 return True
-        if self.compactor is not None:
-            try:
-                self.compactor.after_append(sid, count)
-            except Exception:
-                log.exception("could not schedule compaction of session %s", sid)
+        self._after_write(sid, count)
         return False
 
     async def delete(self, session_id: str, namespace: str | None) -> None:
@@ -100,6 +97,99 @@ class MemoryService:
         sid = validation.session_id(session_id)
         ns = validation.namespace(namespace)
         await self.store.delete(sid, ns)
+
+    async def transcript(
+        self, session_id: str, after: str | None, limit: str | None
+    ) -> dict[str, Any]:
+        """A page of the whole record, oldest first; `next` continues it (null at the end)."""
+        sid = validation.session_id(session_id)
+        cursor, size = validation.transcript_page(after, limit)
+        page = await self.store.transcript(sid, cursor, size)
+        return {
+            "messages": [wire_entry(e) for e in page.entries],
+            "next": None if page.next is None else str(page.next),
+            "namespace": page.namespace,
+        }
+
+    async def message(self, session_id: str, message_id: str) -> dict[str, Any]:
+        sid, mid = self._message_address(session_id, message_id)
+        entry = await self.store.message(sid, mid)
+        if entry is None:
+            raise _no_message(sid, mid)
+        return wire_entry(entry)
+
+    async def forget(self, session_id: str, message_id: str) -> None:
+        """Remove one message from the transcript and the window; a summary that covered
+        it is rebuilt in the background."""
+        sid, mid = self._message_address(session_id, message_id)
+        entry = await self.store.delete_message(sid, mid, _token())
+        if entry is None:
+            raise _no_message(sid, mid)
+        if entry.summarized:
+            self._rebuild(sid)
+
+    async def edit(self, session_id: str, message_id: str, body: bytes) -> dict[str, Any]:
+        """Replace one message's content everywhere it is held; a summary that covered it
+        is rebuilt in the background."""
+        sid, mid = self._message_address(session_id, message_id)
+        content = validation.edit_body(body)
+        entry = await self.store.edit_message(sid, mid, content, _token())
+        if entry is None:
+            raise _no_message(sid, mid)
+        if entry.summarized:
+            self._rebuild(sid)
+        return wire_entry(entry)
+
+    async def fork(self, session_id: str, namespace: str | None, body: bytes) -> dict[str, Any]:
+        """A new session with this one's transcript up to `at`, same ids and times."""
+        sid = validation.session_id(session_id)
+        ns = validation.namespace(namespace)
+        fork = validation.fork_body(body, sid)
+        done = await self.store.fork(sid, fork.to, fork.at, ns, _token(), time.time())
+        if done.status is ForkStatus.NO_SOURCE:
+            raise BadInput(f"no session {sid} to fork", 404)
+        if done.status is ForkStatus.NO_MESSAGE:
+            raise _no_message(sid, fork.at or "")
+        if done.status is ForkStatus.TARGET_EXISTS:
+            raise BadInput(f"session {fork.to} already has data: fork into a new id", 409)
+        self._after_write(fork.to, done.window)
+        return {"status": "Ok", "session": fork.to, "messages": done.messages}
+
+    async def import_messages(
+        self, session_id: str, namespace: str | None, body: bytes
+    ) -> dict[str, Any]:
+        """Add exported messages with their ids and times; ids already held are skipped."""
+        sid = validation.session_id(session_id)
+        ns = validation.namespace(namespace)
+        data = validation.import_body(body, self.max_messages)
+        done = await self.store.import_messages(
+            sid, data.entries, data.context, data.tokens, ns, time.time()
+        )
+        self._after_write(sid, done.window)
+        return {"status": "Ok", "added": done.added, "skipped": data.given - done.added}
+
+    def _message_address(self, session_id: str, message_id: str) -> tuple[str, str]:
+        return validation.session_id(session_id), validation.message_id(message_id)
+
+    def _after_write(self, session_id: str, count: int) -> None:
+        if self.compactor is not None:
+            try:
+                self.compactor.after_append(session_id, count)
+            except Exception:
+                log.exception("could not schedule compaction of session %s", session_id)
+
+    def _rebuild(self, session_id: str) -> None:
+        """Logged, not answered, when it cannot be scheduled: the stale mark is stored,
+        and the next start-up resumes every rebuild."""
+        if self.compactor is not None:
+            try:
+                self.compactor.after_change(session_id)
+            except Exception:
+                log.exception("could not schedule the summary rebuild of session %s", session_id)
+
+    def check_message(self, session_id: str, message_id: str) -> None:
+        """The session and message id rules alone, before a body is read."""
+        self._message_address(session_id, message_id)
 
     def check_address(self, session_id: str, namespace: str | None = None) -> None:
         """The id and namespace rules alone, so a route refuses a bad address before it
@@ -122,3 +212,13 @@ def _check_replay(claim: Claim, held: AlreadyClaimed) -> None:
             "send a new key for a new request",
             409,
         )
+
+
+def _token() -> str:
+    """A stale-summary mark: random, so a rebuild of a deleted and re-made session, or of
+    an older edit, can never clear a newer mark."""
+    return uuid.uuid4().hex
+
+
+def _no_message(session_id: str, message_id: str) -> BadInput:
+    return BadInput(f"no message {message_id} in session {session_id}", 404)

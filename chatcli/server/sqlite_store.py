@@ -11,6 +11,13 @@ and re-created meanwhile has new ids, so a stale summary cannot remove its messa
 Each session row keeps its message count so reads never count rows; with the
 (session_id, id) index a GET or POST costs the same at 1k or 1M stored messages.
 
+The transcript (table `transcript`) is written in the same transaction as the window:
+each window row carries its transcript entry's public id (`messages.message_id`), and
+compaction marks the entries it summarized instead of removing them. Entries are ordered
+by `seq`, a per-session counter (`sessions.next_seq`) that also makes the ids unique.
+A file from before the transcript is adopted by its migration: what each window holds
+becomes the start of its transcript, once, under the write lock.
+
 SQLite calls block, so they run on a small pool of threads, one connection per thread.
 """
 
@@ -27,14 +34,56 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from chatcli.server.errors import StoreUnavailable
-from chatcli.server.store import AlreadyClaimed, Claim, Memory, Message, Pending
+from chatcli.server.store import (
+    AlreadyClaimed,
+    Claim,
+    Entry,
+    Forked,
+    ForkStatus,
+    Imported,
+    Memory,
+    Message,
+    NewEntry,
+    Page,
+    Pending,
+    Rebuild,
+    message_id,
+)
 
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 10_000
 THREADS = 4
 
-MIGRATIONS: list[list[str]] = [
+
+def _adopt_windows(conn: sqlite3.Connection) -> None:
+    """Every window message of a file written before the transcript becomes a transcript
+    entry (time: now, the true one is unknown), oldest first, in each session's order."""
+    now_ms = int(time.time() * 1000)
+    rows = conn.execute(
+        "SELECT id, session_id, role, content FROM messages ORDER BY session_id, id"
+    ).fetchall()
+    seqs: dict[str, int] = {}
+    for row_id, session_id, role, content in rows:
+        seq = seqs.get(session_id, 0) + 1
+        seqs[session_id] = seq
+        public = message_id(now_ms, seq)
+        conn.execute(
+            "INSERT INTO transcript(session_id, seq, id, role, content, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (session_id, seq, public, role, content, now_ms),
+        )
+        conn.execute("UPDATE messages SET message_id = ? WHERE id = ?", (public, row_id))
+    for session_id, seq in seqs.items():
+        conn.execute(
+            "UPDATE sessions SET next_seq = ?, last_ms = ? WHERE id = ?",
+            (seq, now_ms, session_id),
+        )
+
+
+Step = str | Callable[[sqlite3.Connection], None]
+
+MIGRATIONS: list[list[Step]] = [
     [
         """CREATE TABLE sessions (
             id TEXT PRIMARY KEY,
@@ -72,6 +121,26 @@ MIGRATIONS: list[list[str]] = [
         ) WITHOUT ROWID""",
         "CREATE INDEX idempotency_by_expiry ON idempotency(expires)",
     ],
+    [
+        """CREATE TABLE transcript (
+            session_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            id TEXT NOT NULL,
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            summarized INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (session_id, seq)
+        )""",
+        "CREATE UNIQUE INDEX transcript_by_id ON transcript(session_id, id)",
+        "ALTER TABLE messages ADD COLUMN message_id TEXT",
+        "ALTER TABLE sessions ADD COLUMN next_seq INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN last_ms INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN namespace TEXT",
+        "ALTER TABLE sessions ADD COLUMN rebuild TEXT",
+        "CREATE INDEX sessions_to_rebuild ON sessions(rebuild) WHERE rebuild IS NOT NULL",
+        _adopt_windows,
+    ],
 ]
 """Schema version N+1 is MIGRATIONS[N]; append new steps, never edit old ones."""
 
@@ -84,6 +153,18 @@ LIST_SESSIONS = (
     "ORDER BY score, session_id LIMIT ? OFFSET ?"
 )
 SESSIONS_OVER = "SELECT id FROM sessions WHERE count > ?"
+TRANSCRIPT_PAGE = (
+    "SELECT seq, id, role, content, created_at, summarized FROM transcript "
+    "WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+)
+TRANSCRIPT_ENTRY = (
+    "SELECT seq, id, role, content, created_at, summarized FROM transcript "
+    "WHERE session_id = ? AND id = ?"
+)
+SUMMARIZED = (
+    "SELECT role, content FROM transcript WHERE session_id = ? AND summarized = 1 ORDER BY seq"
+)
+TO_REBUILD = "SELECT id FROM sessions WHERE rebuild IS NOT NULL"
 READ_QUERIES = {
     "get": (GET_MESSAGES, ("s", 12)),
     "pending": (OLDEST_MESSAGES, ("s", 6)),
@@ -91,6 +172,9 @@ READ_QUERIES = {
     "count": (SESSION_COUNT, ("s",)),
     "list": (LIST_SESSIONS, ("", 10, 0)),
     "over": (SESSIONS_OVER, (12,)),
+    "transcript": (TRANSCRIPT_PAGE, ("s", 100, 100)),
+    "message": (TRANSCRIPT_ENTRY, ("s", "m")),
+    "to_rebuild": (TO_REBUILD, ()),
 }
 """The queries whose cost must not grow with the data, with sample parameters, so a test
 can check each one's plan searches an index."""
@@ -191,17 +275,25 @@ class SQLiteStore:
         now: float,
         claim: Claim | None = None,
     ) -> int:
-        rows = [(session_id, m.role, m.content) for m in messages]
         ns = namespace or DEFAULT_NAMESPACE
+        now_ms = int(now * 1000)
 
         def work(conn: sqlite3.Connection) -> int:
             with self._write(conn):
                 if claim is not None:
                     _claim_idempotency(conn, claim, now)
                 conn.execute("INSERT OR IGNORE INTO sessions(id) VALUES (?)", (session_id,))
+                # -- transcript: the entries' ids and places, which the window rows carry
+                entries = _number(conn, session_id, len(messages), now_ms, namespace)
+                rows = [
+                    (session_id, m.role, m.content, public)
+                    for m, (_, public) in zip(messages, entries, strict=True)
+                ]
                 if rows:
                     conn.executemany(
-                        "INSERT INTO messages(session_id, role, content) VALUES (?, ?, ?)", rows
+                        "INSERT INTO messages(session_id, role, content, message_id) "
+                        "VALUES (?, ?, ?, ?)",
+                        rows,
                     )
                 if context is not None:
                     conn.execute(
@@ -218,6 +310,16 @@ class SQLiteStore:
                     "ON CONFLICT(namespace, session_id) DO UPDATE SET score = excluded.score",
                     (ns, session_id, now),
                 )
+                # -- transcript
+                if entries:
+                    conn.executemany(
+                        "INSERT INTO transcript(session_id, seq, id, role, content, created_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        [
+                            (session_id, seq, public, m.role, m.content, now_ms)
+                            for m, (seq, public) in zip(messages, entries, strict=True)
+                        ],
+                    )
                 return conn.execute(SESSION_COUNT, (session_id,)).fetchone()[0]
 
         return await self._run(work)
@@ -244,6 +346,7 @@ class SQLiteStore:
         def work(conn: sqlite3.Connection) -> None:
             with self._write(conn):
                 conn.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
+                conn.execute("DELETE FROM transcript WHERE session_id = ?", (session_id,))
                 conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
                 conn.execute(
                     "DELETE FROM session_index WHERE namespace = ? AND session_id = ?",
@@ -302,6 +405,19 @@ class SQLiteStore:
                 ).fetchone()[0]
                 if present != n:
                     return False
+                held = conn.execute(
+                    "SELECT role, content FROM messages WHERE session_id = ? "
+                    "AND id BETWEEN ? AND ? ORDER BY id",
+                    (session_id, first, last),
+                ).fetchall()
+                if [Message(r, c) for r, c in held] != pending.messages:
+                    return False  # edited meanwhile: summarize what it says now
+                conn.execute(
+                    "UPDATE transcript SET summarized = 1 WHERE session_id = ? AND id IN "
+                    "(SELECT message_id FROM messages WHERE session_id = ? "
+                    "AND id BETWEEN ? AND ?)",
+                    (session_id, session_id, first, last),
+                )
                 conn.execute(
                     "DELETE FROM messages WHERE session_id = ? AND id BETWEEN ? AND ?",
                     (session_id, first, last),
@@ -361,6 +477,239 @@ class SQLiteStore:
 
         return await self._run(work)
 
+    async def transcript(self, session_id: str, after: int, limit: int) -> Page:
+        def work(conn: sqlite3.Connection) -> Page:
+            with _read(conn):
+                row = conn.execute(
+                    "SELECT namespace FROM sessions WHERE id = ?", (session_id,)
+                ).fetchone()
+                found = conn.execute(TRANSCRIPT_PAGE, (session_id, after, limit + 1)).fetchall()
+            entries = [_entry(r) for r in found[:limit]]
+            more = len(found) > limit
+            return Page(entries, entries[-1].seq if more else None, row[0] if row else None)
+
+        return await self._run(work)
+
+    async def message(self, session_id: str, message_id: str) -> Entry | None:
+        def work(conn: sqlite3.Connection) -> Entry | None:
+            row = conn.execute(TRANSCRIPT_ENTRY, (session_id, message_id)).fetchone()
+            return None if row is None else _entry(row)
+
+        return await self._run(work)
+
+    async def delete_message(self, session_id: str, message_id: str, token: str) -> Entry | None:
+        def work(conn: sqlite3.Connection) -> Entry | None:
+            with self._write(conn):
+                row = conn.execute(TRANSCRIPT_ENTRY, (session_id, message_id)).fetchone()
+                if row is None:
+                    return None
+                entry = _entry(row)
+                conn.execute(
+                    "DELETE FROM transcript WHERE session_id = ? AND seq = ?",
+                    (session_id, entry.seq),
+                )
+                if entry.summarized:
+                    _mark_stale(conn, session_id, token)
+                else:
+                    gone = conn.execute(
+                        "DELETE FROM messages WHERE session_id = ? AND message_id = ?",
+                        (session_id, message_id),
+                    ).rowcount
+                    conn.execute(
+                        "UPDATE sessions SET count = count - ? WHERE id = ?", (gone, session_id)
+                    )
+                return entry
+
+        return await self._run(work)
+
+    async def edit_message(
+        self, session_id: str, message_id: str, content: str, token: str
+    ) -> Entry | None:
+        def work(conn: sqlite3.Connection) -> Entry | None:
+            with self._write(conn):
+                row = conn.execute(TRANSCRIPT_ENTRY, (session_id, message_id)).fetchone()
+                if row is None:
+                    return None
+                entry = _entry(row)
+                conn.execute(
+                    "UPDATE transcript SET content = ? WHERE session_id = ? AND seq = ?",
+                    (content, session_id, entry.seq),
+                )
+                if entry.summarized:
+                    _mark_stale(conn, session_id, token)
+                else:
+                    conn.execute(
+                        "UPDATE messages SET content = ? WHERE session_id = ? AND message_id = ?",
+                        (content, session_id, message_id),
+                    )
+                return Entry(
+                    entry.id, entry.role, content, entry.created_at, entry.summarized, entry.seq
+                )
+
+        return await self._run(work)
+
+    async def fork(
+        self,
+        source: str,
+        target: str,
+        at: str | None,
+        namespace: str | None,
+        token: str,
+        now: float,
+    ) -> Forked:
+        def work(conn: sqlite3.Connection) -> Forked:
+            with self._write(conn):
+                src = conn.execute(
+                    "SELECT context, tokens, next_seq, last_ms, rebuild FROM sessions WHERE id = ?",
+                    (source,),
+                ).fetchone()
+                if src is None:
+                    return Forked(ForkStatus.NO_SOURCE)
+                if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (target,)).fetchone():
+                    return Forked(ForkStatus.TARGET_EXISTS)
+                if at is None:
+                    upto, keep_summary = src[2], True
+                else:
+                    row = conn.execute(TRANSCRIPT_ENTRY, (source, at)).fetchone()
+                    if row is None:
+                        return Forked(ForkStatus.NO_MESSAGE)
+                    upto, keep_summary = row[0], not row[5]
+                copied = conn.execute(
+                    "INSERT INTO transcript(session_id, seq, id, role, content, created_at, "
+                    "summarized) SELECT ?, seq, id, role, content, created_at, "
+                    "summarized * ? FROM transcript WHERE session_id = ? AND seq <= ?",
+                    (target, int(keep_summary), source, upto),
+                ).rowcount
+                if keep_summary:
+                    window = conn.execute(
+                        "INSERT INTO messages(session_id, role, content, message_id) "
+                        "SELECT ?, m.role, m.content, m.message_id FROM messages m "
+                        "JOIN transcript t ON t.session_id = m.session_id AND t.id = m.message_id "
+                        "WHERE m.session_id = ? AND t.seq <= ? ORDER BY m.id",
+                        (target, source, upto),
+                    ).rowcount
+                else:
+                    window = conn.execute(
+                        "INSERT INTO messages(session_id, role, content, message_id) "
+                        "SELECT ?, role, content, id FROM transcript WHERE session_id = ? "
+                        "ORDER BY seq",
+                        (target, target),
+                    ).rowcount
+                conn.execute(
+                    "INSERT INTO sessions(id, context, tokens, count, next_seq, last_ms, "
+                    "namespace, rebuild) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        target,
+                        src[0] if keep_summary else None,
+                        src[1] if keep_summary else 0,
+                        window,
+                        src[2],
+                        src[3],
+                        namespace,
+                        token if keep_summary and src[4] is not None else None,
+                    ),
+                )
+                _index(conn, namespace, target, now)
+                return Forked(ForkStatus.OK, copied, window)
+
+        return await self._run(work)
+
+    async def import_messages(
+        self,
+        session_id: str,
+        entries: Sequence[NewEntry],
+        context: str | None,
+        tokens: int | None,
+        namespace: str | None,
+        now: float,
+    ) -> Imported:
+        def work(conn: sqlite3.Connection) -> Imported:
+            with self._write(conn):
+                conn.execute("INSERT OR IGNORE INTO sessions(id) VALUES (?)", (session_id,))
+                fresh = [
+                    e
+                    for e in entries
+                    if conn.execute(
+                        "SELECT 1 FROM transcript WHERE session_id = ? AND id = ?",
+                        (session_id, e.id),
+                    ).fetchone()
+                    is None
+                ]
+                places = _number(conn, session_id, len(fresh), int(now * 1000), namespace)
+                windowed = 0
+                for entry, (seq, _) in zip(fresh, places, strict=True):
+                    conn.execute(
+                        "INSERT INTO transcript(session_id, seq, id, role, content, created_at, "
+                        "summarized) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            session_id,
+                            seq,
+                            entry.id,
+                            entry.role,
+                            entry.content,
+                            entry.created_at,
+                            int(entry.summarized),
+                        ),
+                    )
+                    if not entry.summarized:
+                        windowed += 1
+                        conn.execute(
+                            "INSERT INTO messages(session_id, role, content, message_id) "
+                            "VALUES (?, ?, ?, ?)",
+                            (session_id, entry.role, entry.content, entry.id),
+                        )
+                conn.execute(
+                    "UPDATE sessions SET count = count + ?, context = coalesce(?, context), "
+                    "tokens = coalesce(?, tokens) WHERE id = ?",
+                    (windowed, context, tokens, session_id),
+                )
+                _index(conn, namespace, session_id, now)
+                window = conn.execute(SESSION_COUNT, (session_id,)).fetchone()[0]
+                return Imported(len(fresh), window)
+
+        return await self._run(work)
+
+    async def needs_rebuild(self, session_id: str) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            query = "SELECT rebuild FROM sessions WHERE id = ?"
+            row = conn.execute(query, (session_id,)).fetchone()
+            return row is not None and row[0] is not None
+
+        return await self._run(work)
+
+    async def rebuild_pending(self, session_id: str) -> Rebuild | None:
+        def work(conn: sqlite3.Connection) -> Rebuild | None:
+            with _read(conn):
+                row = conn.execute(
+                    "SELECT rebuild FROM sessions WHERE id = ?", (session_id,)
+                ).fetchone()
+                if row is None or row[0] is None:
+                    return None
+                found = conn.execute(SUMMARIZED, (session_id,)).fetchall()
+            return Rebuild(session_id, [Message(r, c) for r, c in found], row[0])
+
+        return await self._run(work)
+
+    async def commit_rebuild(self, rebuild: Rebuild, summary: str | None, tokens: int) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            with self._write(conn):
+                return (
+                    conn.execute(
+                        "UPDATE sessions SET context = ?, tokens = tokens + ?, rebuild = NULL "
+                        "WHERE id = ? AND rebuild = ?",
+                        (summary, tokens, rebuild.session_id, rebuild.token),
+                    ).rowcount
+                    == 1
+                )
+
+        return await self._run(work)
+
+    async def sessions_to_rebuild(self) -> list[str]:
+        def work(conn: sqlite3.Connection) -> list[str]:
+            return [r[0] for r in conn.execute(TO_REBUILD).fetchall()]
+
+        return await self._run(work)
+
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
 
@@ -391,6 +740,40 @@ def _claim_idempotency(conn: sqlite3.Connection, claim: Claim, now: float) -> No
     conn.execute(
         "INSERT OR REPLACE INTO idempotency(key, session_id, digest, expires) VALUES (?, ?, ?, ?)",
         (claim.key, claim.session_id, claim.digest, now + claim.ttl),
+    )
+
+
+def _entry(row: Sequence[Any]) -> Entry:
+    seq, public, role, content, created_at, summarized = row
+    return Entry(public, role, content, created_at, bool(summarized), seq)
+
+
+def _number(
+    conn: sqlite3.Connection, session_id: str, n: int, now_ms: int, namespace: str | None
+) -> list[tuple[int, str]]:
+    """The next `n` places and ids of the session, its namespace recorded as the last one
+    posted with. The time part never goes backwards, so ids increase in posting order."""
+    next_seq, last_ms = conn.execute(
+        "SELECT next_seq, last_ms FROM sessions WHERE id = ?", (session_id,)
+    ).fetchone()
+    ms = max(now_ms, last_ms)
+    places = [(next_seq + i + 1, message_id(ms, next_seq + i + 1)) for i in range(n)]
+    conn.execute(
+        "UPDATE sessions SET next_seq = ?, last_ms = ?, namespace = ? WHERE id = ?",
+        (next_seq + n, ms, namespace, session_id),
+    )
+    return places
+
+
+def _mark_stale(conn: sqlite3.Connection, session_id: str, token: str) -> None:
+    conn.execute("UPDATE sessions SET rebuild = ? WHERE id = ?", (token, session_id))
+
+
+def _index(conn: sqlite3.Connection, namespace: str | None, session_id: str, now: float) -> None:
+    conn.execute(
+        "INSERT INTO session_index(namespace, session_id, score) VALUES (?, ?, ?) "
+        "ON CONFLICT(namespace, session_id) DO UPDATE SET score = excluded.score",
+        (namespace or DEFAULT_NAMESPACE, session_id, now),
     )
 
 
@@ -445,7 +828,10 @@ def _migrate(conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         for step in MIGRATIONS[version:]:
             for statement in step:
-                conn.execute(statement)
+                if isinstance(statement, str):
+                    conn.execute(statement)
+                else:
+                    statement(conn)
         conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
 
 

@@ -9,12 +9,20 @@ hands out the oldest messages beyond the kept half together with a store-specifi
 `marker` of the store's own type (a `Store[M]` hands out and takes back `Pending[M]`),
 the LLM runs with no lock on the data, and `commit_summary` removes exactly the messages
 the marker names (nothing posted meanwhile) while storing the summary.
+
+Underneath the window every store keeps the session's transcript: every message ever
+posted, with a stable id and its time, in posting order, until the user deletes it or the
+session. Compaction only marks transcript entries `summarized` (they left the window); it
+never removes them. Editing or deleting an entry that was already summarized leaves the
+summary stale, which the store records as a persistent rebuild token until `commit_rebuild`
+stores a summary rebuilt from the transcript.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar
 
 
@@ -69,6 +77,109 @@ class AlreadyClaimed(Exception):
         super().__init__(f"idempotency key already used for session {session_id}")
         self.session_id = session_id
         self.digest = digest
+
+
+ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+"""Crockford's base32 in lower case: ids sort as strings the way their numbers do."""
+ID_TIME_DIGITS = 10
+ID_SEQ_DIGITS = 6
+
+
+def _base32(number: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        number, digit = divmod(number, 32)
+        digits.append(ID_ALPHABET[digit])
+    return "".join(reversed(digits))
+
+
+def message_id(ms: int, seq: int) -> str:
+    """A message's public id: its time (unix ms, 10 digits) then its place in the session
+    (6 digits), both base32. The stores keep `ms` from going backwards and `seq` from
+    repeating within a session, so a session's generated ids are unique and increase in
+    posting order; the Redis scripts build the same string in Lua."""
+    return _base32(ms, ID_TIME_DIGITS) + _base32(seq, ID_SEQ_DIGITS)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One message of the transcript."""
+
+    id: str
+    role: str
+    content: str
+    created_at: int
+    """Unix time in milliseconds (an integer, so it round-trips exactly through every store)."""
+    summarized: bool
+    """It left the window: the summary covers it."""
+    seq: int
+    """Its place in the session's transcript (store-internal; pages continue after it)."""
+
+
+@dataclass(frozen=True)
+class Page:
+    entries: list[Entry]
+    """Oldest first."""
+    next: int | None
+    """The `after` of the next page, or None when this one reached the end."""
+    namespace: str | None
+    """The namespace the session was last posted with."""
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """A message to import with its own id and time."""
+
+    id: str
+    role: str
+    content: str
+    created_at: int
+    summarized: bool
+
+
+class ForkStatus(Enum):
+    OK = "ok"
+    NO_SOURCE = "no_source"
+    NO_MESSAGE = "no_message"
+    TARGET_EXISTS = "target_exists"
+
+
+@dataclass(frozen=True)
+class Forked:
+    status: ForkStatus
+    messages: int = 0
+    """Transcript messages the fork holds."""
+    window: int = 0
+    """Messages in the fork's window (compaction takes over beyond it)."""
+
+
+@dataclass(frozen=True)
+class Imported:
+    added: int
+    """Messages new to the session (ids it already held are skipped)."""
+    window: int
+    """Messages in the window afterwards."""
+
+
+@dataclass(frozen=True)
+class Rebuild:
+    """What a summary rebuild reads: every summarized entry, oldest first."""
+
+    session_id: str
+    messages: list[Message]
+    token: str
+    """The stale-summary token as read; `commit_rebuild` stores only while it is unchanged."""
+
+
+def wire_entry(entry: Entry) -> dict[str, Any]:
+    """A transcript entry as the API sends it."""
+    return {
+        "id": entry.id,
+        "role": entry.role,
+        "content": entry.content,
+        "created_at": entry.created_at,
+        "summarized": entry.summarized,
+    }
 
 
 M = TypeVar("M")
@@ -138,6 +249,65 @@ class Store(Protocol[M]):
 
     async def sessions_over(self, window: int) -> list[str]:
         """Sessions holding more than `window` messages: compaction to resume at start-up."""
+
+    async def transcript(self, session_id: str, after: int, limit: int) -> Page:
+        """Up to `limit` entries after position `after` (0 = from the start), oldest first.
+        An unknown session is an empty page."""
+
+    async def message(self, session_id: str, message_id: str) -> Entry | None:
+        """One entry, or None when the session holds no message with that id."""
+
+    async def delete_message(self, session_id: str, message_id: str, token: str) -> Entry | None:
+        """Remove the entry from the transcript and, when there, from the window; when it
+        was summarized, mark the summary stale with `token`. The removed entry, or None."""
+
+    async def edit_message(
+        self, session_id: str, message_id: str, content: str, token: str
+    ) -> Entry | None:
+        """Replace the entry's content in the transcript and in the window; when it was
+        summarized, mark the summary stale with `token`. The edited entry, or None."""
+
+    async def fork(
+        self,
+        source: str,
+        target: str,
+        at: str | None,
+        namespace: str | None,
+        token: str,
+        now: float,
+    ) -> Forked:
+        """Copy the transcript up to `at` (inclusive; None = all) into the empty session
+        `target`, same ids and times. When `at` is in the window, the fork keeps the
+        summary, tokens and the window up to `at` (and `token` as a stale mark if the
+        source's summary is stale); when `at` was summarized, the fork has no summary and
+        every copied message is in its window, for compaction to summarize afresh."""
+
+    async def import_messages(
+        self,
+        session_id: str,
+        entries: Sequence[NewEntry],
+        context: str | None,
+        tokens: int | None,
+        namespace: str | None,
+        now: float,
+    ) -> Imported:
+        """Append the entries whose ids the session does not hold yet, in order; those not
+        `summarized` also enter the window. `context` / `tokens`, when given, replace the
+        summary / token count. Importing the same entries twice adds nothing."""
+
+    async def needs_rebuild(self, session_id: str) -> bool:
+        """Whether the session's summary is stale (a summarized entry was edited or deleted)."""
+
+    async def rebuild_pending(self, session_id: str) -> Rebuild | None:
+        """The summarized entries to rebuild the summary from, or None when it is not stale."""
+
+    async def commit_rebuild(self, rebuild: Rebuild, summary: str | None, tokens: int) -> bool:
+        """Store the rebuilt summary (None = no summary), add `tokens`, clear the stale mark;
+        False and no change when the mark is no longer `rebuild.token` (edited again,
+        deleted, rebuilt by someone else)."""
+
+    async def sessions_to_rebuild(self) -> list[str]:
+        """Sessions whose summary is stale: rebuilds to resume at start-up."""
 
     async def ping(self) -> None:
         """Raise when the backing store is unreachable."""

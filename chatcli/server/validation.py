@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatcli.server.errors import BadInput
-from chatcli.server.store import Message
+from chatcli.server.store import Message, NewEntry
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-_.:@]{0,255}")
 MAX_PAGE = 100
@@ -34,6 +34,32 @@ IDEMPOTENCY_KEY_PATTERN = re.compile(r"[!-~](?:[ -~]{0,253}[!-~])?")
 """1-255 printable ASCII characters; HTTP strips a header value's outer spaces, so a key
 neither starts nor ends with one."""
 IDEMPOTENCY_KEY_SCHEMA_PATTERN = f"^{IDEMPOTENCY_KEY_PATTERN.pattern}$"
+
+
+MESSAGE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-_.:@]{0,63}")
+"""Generated ids are 16 base32 characters; imported ones may be any such string."""
+MESSAGE_ID_SCHEMA_PATTERN = f"^{MESSAGE_ID_PATTERN.pattern}$"
+CURSOR_PATTERN = re.compile(r"[0-9]{1,18}")
+"""A transcript page's `next`: the place of the last message it holds."""
+CURSOR_SCHEMA_PATTERN = f"^{CURSOR_PATTERN.pattern}$"
+MAX_TRANSCRIPT_PAGE = 1000
+DEFAULT_TRANSCRIPT_PAGE = 100
+
+
+@dataclass(frozen=True)
+class ForkBody:
+    to: str
+    at: str | None
+
+
+@dataclass(frozen=True)
+class ImportBody:
+    entries: list[NewEntry]
+    """Each id once, the first of any repeated in the body."""
+    given: int
+    """Messages in the body, repeats included: those not added count as skipped."""
+    context: str | None
+    tokens: int | None
 
 
 @dataclass(frozen=True)
@@ -232,3 +258,130 @@ def _shown(value: str) -> str:
     """The offending value, quoted and cut short, so an error line stays one line."""
     text = json.dumps(value)
     return text if len(text) <= 80 else text[:77] + '..."'
+
+
+def message_id(value: str) -> str:
+    if not MESSAGE_ID_PATTERN.fullmatch(value):
+        raise BadInput(
+            f"invalid message id {_shown(value)}: use 1-64 ASCII letters, digits or -_.:@, "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def transcript_page(after: str | None, limit: str | None) -> tuple[int, int]:
+    """The cursor (0 = from the start) and the page size (1..MAX_TRANSCRIPT_PAGE)."""
+    cursor = 0
+    if after is not None:
+        if not CURSOR_PATTERN.fullmatch(after):
+            raise BadInput(f'invalid cursor {_shown(after)}: pass the "next" of a previous page')
+        cursor = int(after)
+    size = _integer("limit", limit, DEFAULT_TRANSCRIPT_PAGE)
+    if not 1 <= size <= MAX_TRANSCRIPT_PAGE:
+        raise BadInput(f"limit must be from 1 to {MAX_TRANSCRIPT_PAGE}, got {size}")
+    return cursor, size
+
+
+def edit_body(raw: bytes) -> str:
+    """`{"content": "..."}`, not empty: to remove a message, delete it."""
+    data = _object(raw)
+    content = data.get("content")
+    if not isinstance(content, str):
+        raise BadInput(f'the body must have a "content" string, got {_json_type(content)}')
+    if not content.strip():
+        raise BadInput('"content" must not be empty: to remove a message, DELETE it')
+    _storable('"content"', content)
+    return content
+
+
+def fork_body(raw: bytes, source: str) -> ForkBody:
+    """`{"to": "NEW_ID", "at": "MESSAGE_ID" | null}`."""
+    data = _object(raw)
+    to = data.get("to")
+    if not isinstance(to, str):
+        raise BadInput(f'the body must have a "to" session id string, got {_json_type(to)}')
+    session_id(to)
+    if to == source:
+        # the source holds data, as any existing target does: the same conflict
+        raise BadInput('"to" must name another session than the one forked', 409)
+    at = data.get("at")
+    if at is not None and not isinstance(at, str):
+        raise BadInput(f'"at" must be a message id string or null, got {_json_type(at)}')
+    return ForkBody(to, None if at is None else message_id(at))
+
+
+def import_body(raw: bytes, max_messages: int | None = None) -> ImportBody:
+    """`{"messages": [{"id", "role", "content", "created_at", "summarized"?}], "context"?,
+    "tokens"?}`: a session as exported, every message with its own id and time."""
+    try:
+        data = json_body(raw, None if max_messages is None else max_messages + 1)
+    except BadInput as exc:
+        if exc.status != 413:
+            raise
+        raise _too_many_messages(f"more than {max_messages}", max_messages) from None
+    if not isinstance(data, dict):
+        raise BadInput(f"the body must be a JSON object, got {_json_type(data)}")
+    items = data.get("messages")
+    if not isinstance(items, list):
+        raise BadInput(f'the body must have a "messages" list, got {_json_type(items)}')
+    entries: list[NewEntry] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        where = f"messages[{index}]"
+        if not isinstance(item, dict):
+            raise BadInput(f"{where} must be an object, got {_json_type(item)}")
+        for key in ("id", "role", "content"):
+            if not isinstance(item.get(key), str):
+                raise BadInput(
+                    f'{where} must have an "{key}" string'
+                    if key == "id"
+                    else f'{where} must have a "{key}" string'
+                )
+            _storable(f"{where}.{key}", item[key])
+        if ": " in item["role"]:
+            raise BadInput(f'{where}.role must not contain ": "')
+        try:
+            public = message_id(item["id"])
+        except BadInput as exc:
+            raise BadInput(f"{where}.id: {exc.message}") from None
+        created = _whole_number(item.get("created_at"))
+        if created is None:
+            raise BadInput(f"{where}.created_at must be unix time in milliseconds (an integer)")
+        summarized = item.get("summarized", False)
+        if not isinstance(summarized, bool):
+            raise BadInput(f"{where}.summarized must be true or false")
+        if public in seen:
+            # a message twice in one body is a message imported twice: the first stands
+            continue
+        seen.add(public)
+        entries.append(NewEntry(public, item["role"], item["content"], created, summarized))
+    context = data.get("context")
+    if context is not None and not isinstance(context, str):
+        raise BadInput(f'"context" must be a string or null, got {_json_type(context)}')
+    if context is not None:
+        _storable('"context"', context)
+    tokens = data.get("tokens")
+    if tokens is not None:
+        tokens = _whole_number(tokens)
+        if tokens is None:
+            raise BadInput('"tokens" must be a non-negative integer or null')
+    return ImportBody(entries, len(items), context, tokens)
+
+
+def _whole_number(value: Any) -> int | None:
+    """A non-negative integer below 2**53, written as JSON writes it: `1000` or `1000.0`
+    (JSON Schema's integer takes both); None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    if not 0 <= value < 2**53:
+        return None
+    return int(value)
+
+
+def _object(raw: bytes) -> dict[str, Any]:
+    data = json_body(raw)
+    if not isinstance(data, dict):
+        raise BadInput(f"the body must be a JSON object, got {_json_type(data)}")
+    return data

@@ -450,3 +450,84 @@ def test_a_worker_processs_failed_summary_is_logged_by_its_cause_and_the_same_wo
     (failure,) = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
     assert "InternalServerError: Error code: 500 - scripted failure" in failure
     assert "\n" not in failure
+
+
+# --- summary rebuilds after an edit or delete of a summarized message ---------------------
+
+
+def summarized_ids(live: CompactingServer, session: str) -> list[str]:
+    page = live.client.get(f"/sessions/{session}/transcript").json()
+    return [m["id"] for m in page["messages"] if m["summarized"]]
+
+
+def test_editing_a_summarized_message_rebuilds_the_summary_from_the_transcript(
+    make_live: Callable[..., CompactingServer], scripted_llm: ScriptedOpenAI
+) -> None:
+    scripted_llm.responder = lambda prompt: "rebuilt" if "EDITED" in prompt else SUMMARY
+    live = make_live()
+    session = new_session()
+    posted = post_over_the_window(live, session)
+    live.wait_idle()
+    first = summarized_ids(live, session)[0]
+    response = live.client.patch(
+        f"/sessions/{session}/messages/{first}", json={"content": "EDITED"}
+    )
+    assert response.status_code == 200, response.text
+    live.wait_idle()
+    assert live.memory(session)["context"] == "rebuilt"
+    summarized = len(posted) - WINDOW // 2
+    assert summarized_lines(scripted_llm.requests[-1].prompt) == [
+        "Human: EDITED",
+        *(f"Human: {t}" for t in posted[1:summarized]),
+    ]
+    assert f"Current summary:\n{SUMMARY}" not in scripted_llm.requests[-1].prompt
+
+
+def test_deleting_a_summarized_message_rebuilds_the_summary_without_it(
+    make_live: Callable[..., CompactingServer], scripted_llm: ScriptedOpenAI
+) -> None:
+    scripted_llm.responder = lambda prompt: SUMMARY
+    live = make_live()
+    session = new_session()
+    posted = post_over_the_window(live, session)
+    live.wait_idle()
+    first = summarized_ids(live, session)[0]
+    assert live.client.delete(f"/sessions/{session}/messages/{first}").status_code == 200
+    live.wait_idle()
+    summarized = len(posted) - WINDOW // 2
+    assert summarized_lines(scripted_llm.requests[-1].prompt) == [
+        f"Human: {t}" for t in posted[1:summarized]
+    ]
+
+
+def test_the_old_summary_stays_while_a_rebuild_fails_and_is_retried(
+    make_live: Callable[..., CompactingServer], scripted_llm: ScriptedOpenAI
+) -> None:
+    scripted_llm.responder = lambda prompt: "rebuilt" if "EDITED" in prompt else SUMMARY
+    live = make_live(max_backoff=0.2)
+    session = new_session()
+    post_over_the_window(live, session)
+    live.wait_idle()
+    before = len(scripted_llm.requests)
+    scripted_llm.fail_next = 10_000
+    first = summarized_ids(live, session)[0]
+    live.client.patch(f"/sessions/{session}/messages/{first}", json={"content": "EDITED"})
+    wait_until(lambda: len(scripted_llm.requests) >= before + 3, "a retried rebuild")
+    assert live.memory(session)["context"] == SUMMARY
+    scripted_llm.fail_next = 0
+    live.wait_idle()
+    assert live.memory(session)["context"] == "rebuilt"
+
+
+def test_deleting_every_summarized_message_leaves_no_summary(
+    make_live: Callable[..., CompactingServer], scripted_llm: ScriptedOpenAI
+) -> None:
+    scripted_llm.responder = lambda prompt: SUMMARY
+    live = make_live()
+    session = new_session()
+    post_over_the_window(live, session)
+    live.wait_idle()
+    for message_id in summarized_ids(live, session):
+        live.client.delete(f"/sessions/{session}/messages/{message_id}")
+    live.wait_idle()
+    assert live.memory(session)["context"] is None

@@ -41,6 +41,8 @@ class Setup:
     servers: list[ServeProcess]
     count: Callable[[str], int]
     """Messages the backing store holds for a session, read straight from it."""
+    stale: Callable[[], int]
+    """Sessions whose summary still waits for a rebuild, read straight from the store."""
 
 
 @pytest.fixture(
@@ -64,6 +66,9 @@ def setup(
 
         def count(session: str) -> int:
             return raw.llen(f"session:{session}")
+
+        def stale() -> int:
+            return raw.scard("chatcli:rebuild")
     else:
         db = tmp_path / "memory.db"
         args = ["--store", "sqlite", "--db", str(db)]
@@ -73,11 +78,16 @@ def setup(
                 query = "SELECT count(*) FROM messages WHERE session_id = ?"
                 return conn.execute(query, (session,)).fetchone()[0]
 
+        def stale() -> int:
+            with sqlite3.connect(db) as conn:
+                query = "SELECT count(*) FROM sessions WHERE rebuild IS NOT NULL"
+                return conn.execute(query).fetchone()[0]
+
     servers: list[ServeProcess] = []
     try:
         for _ in range(replicas):
             servers.append(start_serve([*args, "--window", str(WINDOW)], env=env))
-        yield Setup(servers, count)
+        yield Setup(servers, count, stale)
     finally:
         for server in servers:
             server.stop()
@@ -140,3 +150,108 @@ def test_every_message_from_concurrent_writers_ends_up_exactly_once(
                 int(m["n"]) for m in history if m["session"] == session and m["writer"] == str(w)
             ]
             assert order == sorted(order), f"writer {w}'s messages were reordered in {session}"
+
+
+def transcript(server: ServeProcess, session: str) -> list[dict]:
+    """The session's whole transcript, page by page, oldest first."""
+    messages: list[dict] = []
+    after: str | None = None
+    while True:
+        params = {"limit": 7, **({"after": after} if after else {})}
+        response = httpx.get(f"{server.url}/sessions/{session}/transcript", params=params)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        messages += page["messages"]
+        after = page["next"]
+        if after is None:
+            return messages
+
+
+def test_edits_deletes_and_a_fork_amid_concurrent_writers_keep_every_message_once(
+    setup: Setup, scripted_llm: ScriptedOpenAI
+) -> None:
+    def answer(prompt: str) -> str:
+        time.sleep(0.02)
+        return "They counted."
+
+    scripted_llm.responder = answer
+    stamp = str(time.monotonic_ns())[-8:]
+    sessions = [f"c-{stamp}x{i}" for i in range(SESSIONS)]
+    fork = f"c-{stamp}fork"
+    posted: list[str] = []
+    deleted: set[str] = set()
+    edited: dict[str, str] = {}
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def writer(w: int) -> None:
+        with httpx.Client(timeout=WAIT) as client:
+            for n in range(POSTS_PER_WRITER):
+                session = sessions[(w + n) % SESSIONS]
+                server = setup.servers[(w + n) % len(setup.servers)]
+                content = f"{session}/w{w}/{n}"
+                response = client.post(
+                    f"{server.url}/sessions/{session}/memory",
+                    json={"messages": [{"role": "Human", "content": content}]},
+                )
+                assert response.status_code == 200, response.text
+                with lock:
+                    posted.append(content)
+
+    def changer() -> None:
+        """Deletes every fifth message it sees and edits every seventh, window or not."""
+        seen = 0
+        with httpx.Client(timeout=WAIT) as client:
+            while not done.is_set() or seen == 0:
+                for i, session in enumerate(sessions):
+                    server = setup.servers[i % len(setup.servers)]
+                    for message in transcript(server, session):
+                        content = message["content"]
+                        if content in deleted or content in edited or "EDIT" in content:
+                            continue
+                        seen += 1
+                        url = f"{server.url}/sessions/{session}/messages/{message['id']}"
+                        if seen % 5 == 0:
+                            assert client.delete(url).status_code == 200
+                            deleted.add(content)
+                        elif seen % 7 == 0:
+                            new = f"{content} EDIT"
+                            response = client.patch(url, json={"content": new})
+                            assert response.status_code == 200, response.text
+                            edited[content] = new
+
+    def forker() -> None:
+        time.sleep(0.05)
+        response = httpx.post(
+            f"{setup.servers[-1].url}/sessions/{sessions[0]}/fork", json={"to": fork}, timeout=WAIT
+        )
+        assert response.status_code == 200, response.text
+
+    with ThreadPoolExecutor(WRITERS + 2) as pool:
+        others = [pool.submit(changer), pool.submit(forker)]
+        for future in [pool.submit(writer, w) for w in range(WRITERS)]:
+            future.result()
+        done.set()
+        for future in others:
+            future.result()
+
+    deadline = time.monotonic() + WAIT
+    while any(setup.count(s) > WINDOW for s in [*sessions, fork]) or setup.stale():
+        assert time.monotonic() < deadline, "compaction or a rebuild never finished"
+        time.sleep(0.05)
+
+    expected = Counter(edited.get(c, c) for c in posted if c not in deleted)
+    kept = [m["content"] for s in sessions for m in transcript(setup.servers[0], s)]
+    assert Counter(kept) == expected
+    for session in sessions:
+        assert len(remaining(setup.servers[0], session)) <= WINDOW
+        history = [
+            m
+            for c in (m["content"] for m in transcript(setup.servers[0], session))
+            if (m := LINE.match(f"Human: {c.removesuffix(' EDIT')}"))
+        ]
+        for w in range(WRITERS):
+            order = [int(m["n"]) for m in history if m["writer"] == str(w)]
+            assert order == sorted(order), f"writer {w}'s messages were reordered in {session}"
+    forked = [m["content"] for m in transcript(setup.servers[0], fork)]
+    assert len(forked) == len(set(forked))

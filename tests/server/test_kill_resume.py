@@ -105,3 +105,51 @@ def test_a_server_killed_mid_summary_loses_nothing_and_resumes_when_restarted(
     resumed = scripted_llm.requests[1:]
     handed = [line for r in resumed for line in summarized_lines(r.prompt)]
     assert handed + kept == [f"Human: {text}" for text in posted]
+
+
+def test_a_server_killed_mid_rebuild_keeps_the_old_summary_and_rebuilds_when_restarted(
+    store_args: tuple[list[str], Callable[[str], int]], scripted_llm: ScriptedOpenAI
+) -> None:
+    args = store_args[0]
+    gate = threading.Event()
+
+    def answer(prompt: str) -> str:
+        if "EDITED" in prompt:
+            gate.wait(WAIT)
+            return "Rebuilt."
+        return SUMMARY
+
+    scripted_llm.responder = answer
+    env = serve_env(scripted_llm)
+    session = f"k-{uuid.uuid4().hex[:12]}"
+    posted = [f"number {i}" for i in range(WINDOW + 1)]
+
+    first = start_serve([*args, "--window", str(WINDOW)], env=env)
+    try:
+        httpx.post(
+            f"{first.url}/sessions/{session}/memory",
+            json={"messages": [{"role": "Human", "content": text} for text in posted]},
+            timeout=10,
+        )
+        wait_until(lambda: memory(first, session)["context"] == SUMMARY, "the first summary")
+        page = httpx.get(f"{first.url}/sessions/{session}/transcript", timeout=10).json()
+        oldest = page["messages"][0]["id"]
+        response = httpx.patch(
+            f"{first.url}/sessions/{session}/messages/{oldest}",
+            json={"content": "EDITED"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        wait_until(lambda: any("EDITED" in r.prompt for r in scripted_llm.requests), "the rebuild")
+    finally:
+        first.kill()
+    gate.set()
+
+    second = start_serve([*args, "--window", str(WINDOW)], env=env)
+    try:
+        assert memory(second, session)["context"] in (SUMMARY, "Rebuilt.")
+        wait_until(lambda: memory(second, session)["context"] == "Rebuilt.", "the rebuild")
+        page = httpx.get(f"{second.url}/sessions/{session}/transcript", timeout=10).json()
+    finally:
+        second.stop()
+    assert [m["content"] for m in page["messages"]] == ["EDITED", *posted[1:]]

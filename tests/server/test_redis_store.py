@@ -532,7 +532,14 @@ def test_chatcli_only_keys_live_under_the_chatcli_prefix(url: str, raw: redis.Re
 
     with_store(url, scenario)
     keys = {k.decode() for k in raw.scan_iter(match=f"*{sid}*")}
-    assert keys == {f"session:{sid}", f"chatcli:lock:{sid}", f"chatcli:epoch:{sid}"}
+    assert keys == {
+        f"session:{sid}",
+        f"chatcli:lock:{sid}",
+        f"chatcli:epoch:{sid}",
+        f"chatcli:transcript:{sid}",
+        f"chatcli:order:{sid}",
+        f"chatcli:window:{sid}",
+    }
 
 
 def test_ping_of_an_unreachable_redis_names_the_url_with_the_password_masked() -> None:
@@ -563,3 +570,30 @@ def test_one_store_keeps_working_across_successive_event_loops(url: str) -> None
     memory = asyncio.run(store.get(sid, 10))
     asyncio.run(store.close())
     assert memory.messages == [HUMAN_A]
+
+
+def test_a_session_motorhead_wrote_is_adopted_into_the_transcript_on_first_read(
+    url: str, raw: redis.Redis
+) -> None:
+    sid = new_id("adopt")
+    raw.lpush(f"session:{sid}", "Human: first", "AI: second")
+
+    async def scenario(store: RedisStore) -> list[tuple[str, str, bool]]:
+        page = await store.transcript(sid, 0, 10)
+        return [(e.role, e.content, e.summarized) for e in page.entries]
+
+    assert with_store(url, scenario) == [("Human", "first", False), ("AI", "second", False)]
+
+
+def test_messages_motorhead_pushes_beside_chatcli_join_the_transcript_in_order(
+    url: str, raw: redis.Redis
+) -> None:
+    sid = new_id("beside")
+
+    async def scenario(store: RedisStore) -> list[str]:
+        await store.append(sid, msgs("1"), None, None, 1.0)
+        raw.lpush(f"session:{sid}", "Human: 2")
+        await store.append(sid, msgs("3"), None, None, 2.0)
+        return [e.content for e in (await store.transcript(sid, 0, 10)).entries]
+
+    assert with_store(url, scenario) == ["1", "2", "3"]

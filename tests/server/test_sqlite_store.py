@@ -126,3 +126,30 @@ def test_request_queries_search_an_index_instead_of_scanning(tmp_path: Path, que
         plan = " | ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
     assert "USING" in plan and "INDEX" in plan, plan
     assert "TEMP B-TREE" not in plan, plan
+
+
+def test_a_file_from_before_the_transcript_adopts_each_window_as_its_start(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "memory.db"
+    with sqlite3.connect(path) as conn:
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)  # type: ignore[arg-type]
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute("INSERT INTO sessions(id, context, count) VALUES ('old', 'summary', 2)")
+        conn.executemany(
+            "INSERT INTO messages(session_id, role, content) VALUES ('old', ?, ?)",
+            [("Human", "hello"), ("AI", "hi")],
+        )
+
+    async def read() -> tuple[list[tuple[str, str, bool]], list[Message]]:
+        store = SQLiteStore(path)
+        page = await store.transcript("old", 0, 10)
+        await store.append("old", [Message("Human", "again")], None, None, 2e9)
+        memory = await store.get("old", 10)
+        await store.close()
+        return [(e.role, e.content, e.summarized) for e in page.entries], memory.messages
+
+    entries, window = asyncio.run(read())
+    assert entries == [("Human", "hello", False), ("AI", "hi", False)]
+    assert window == [Message("Human", "again"), Message("AI", "hi"), Message("Human", "hello")]
