@@ -47,6 +47,14 @@ class SessionNotFound(MemoryServerError):
     """The session holds nothing on the server (history of an unknown session)."""
 
 
+class NotFound(MemoryServerError):
+    """The memory has no such message (or no such session to fork), as its server said."""
+
+
+class NeedsChatcliServer(MemoryServerError):
+    """The memory server has no transcript routes: a Motörhead, or an older chatcli."""
+
+
 class LLMError(ChatcliError):
     """The language model could not be reached, refused the key, or is not installed."""
 

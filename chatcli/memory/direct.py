@@ -16,9 +16,16 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from chatcli.config import Settings
-from chatcli.errors import MemoryServerError
+from chatcli.errors import MemoryServerError, NotFound
 from chatcli.memory.protocol import refused_input
-from chatcli.memory.session import SessionMemory, parse_memory
+from chatcli.memory.session import (
+    SessionMemory,
+    TranscriptMessage,
+    TranscriptPage,
+    parse_memory,
+    parse_transcript_message,
+    parse_transcript_page,
+)
 from chatcli.server.errors import BadInput, StoreUnavailable
 from chatcli.server.service import MemoryService, now_ms
 
@@ -84,6 +91,40 @@ class DirectClient:
     def delete(self, session_id: str, namespace: str | None = None) -> None:
         self._run(self._service.delete(session_id, namespace))
 
+    def transcript(
+        self, session_id: str, *, after: str | None = None, limit: int = 100
+    ) -> TranscriptPage:
+        return parse_transcript_page(
+            self._run(self._service.transcript(session_id, after, str(limit)))
+        )
+
+    def forget(self, session_id: str, message_id: str) -> None:
+        self._run(self._service.forget(session_id, message_id))
+
+    def edit(self, session_id: str, message_id: str, content: str) -> TranscriptMessage:
+        raw = json.dumps({"content": content}, ensure_ascii=False).encode()
+        return parse_transcript_message(self._run(self._service.edit(session_id, message_id, raw)))
+
+    def fork(
+        self, session_id: str, to: str, *, at: str | None = None, namespace: str | None = None
+    ) -> int:
+        raw = json.dumps({"to": to, "at": at}, ensure_ascii=False).encode()
+        return self._run(self._service.fork(session_id, namespace, raw))["messages"]
+
+    def import_messages(
+        self,
+        session_id: str,
+        messages: list[TranscriptMessage],
+        *,
+        context: str | None = None,
+        tokens: int | None = None,
+        namespace: str | None = None,
+    ) -> tuple[int, int]:
+        body = {"messages": [m.wire() for m in messages], "context": context, "tokens": tokens}
+        raw = json.dumps(body, ensure_ascii=False).encode()
+        done = self._run(self._service.import_messages(session_id, namespace, raw))
+        return done["added"], done["skipped"]
+
     def _run(self, call: Coroutine[Any, Any, T]) -> T:
         if self._runner is None:
             call.close()
@@ -99,6 +140,8 @@ def _as_cli_errors() -> Iterator[None]:
     try:
         yield
     except BadInput as exc:
+        if exc.status == 404:
+            raise NotFound(exc.message) from None
         raise refused_input(f"{exc.status} {exc.message}") from None
     except StoreUnavailable as exc:
         raise MemoryServerError(exc.message) from None

@@ -19,9 +19,16 @@ import uuid
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from chatcli.errors import ConfigError, MemoryServerError
+from chatcli.errors import ConfigError, MemoryServerError, NeedsChatcliServer, NotFound
 from chatcli.memory.protocol import refused_input
-from chatcli.memory.session import SessionMemory, parse_memory
+from chatcli.memory.session import (
+    SessionMemory,
+    TranscriptMessage,
+    TranscriptPage,
+    parse_memory,
+    parse_transcript_message,
+    parse_transcript_page,
+)
 
 
 class MotorheadClient:
@@ -129,9 +136,73 @@ class MotorheadClient:
         params = {"namespace": namespace} if namespace else None
         self._request("DELETE", self._path(session_id), params=params)
 
+    def transcript(
+        self, session_id: str, *, after: str | None = None, limit: int = 100
+    ) -> TranscriptPage:
+        params: dict[str, Any] = {"limit": limit}
+        if after is not None:
+            params["after"] = after
+        data = self._request("GET", self._session(session_id, "transcript"), params=params)
+        try:
+            return parse_transcript_page(data)
+        except ValueError:
+            raise self._not_motorhead("GET /sessions/{id}/transcript") from None
+
+    def forget(self, session_id: str, message_id: str) -> None:
+        self._request("DELETE", self._message(session_id, message_id))
+
+    def edit(self, session_id: str, message_id: str, content: str) -> TranscriptMessage:
+        data = self._request(
+            "PATCH", self._message(session_id, message_id), payload={"content": content}
+        )
+        try:
+            return parse_transcript_message(data)
+        except ValueError:
+            raise self._not_motorhead("PATCH /sessions/{id}/messages/{id}") from None
+
+    def fork(
+        self, session_id: str, to: str, *, at: str | None = None, namespace: str | None = None
+    ) -> int:
+        params = {"namespace": namespace} if namespace else None
+        data = self._request(
+            "POST", self._session(session_id, "fork"), payload={"to": to, "at": at}, params=params
+        )
+        count = data.get("messages") if isinstance(data, dict) else None
+        if not isinstance(count, int):
+            raise self._not_motorhead("POST /sessions/{id}/fork")
+        return count
+
+    def import_messages(
+        self,
+        session_id: str,
+        messages: list[TranscriptMessage],
+        *,
+        context: str | None = None,
+        tokens: int | None = None,
+        namespace: str | None = None,
+    ) -> tuple[int, int]:
+        body = {"messages": [m.wire() for m in messages], "context": context, "tokens": tokens}
+        params = {"namespace": namespace} if namespace else None
+        data = self._request(
+            "POST", self._session(session_id, "transcript"), payload=body, params=params
+        )
+        if not isinstance(data, dict) or not all(
+            isinstance(data.get(k), int) for k in ("added", "skipped")
+        ):
+            raise self._not_motorhead("POST /sessions/{id}/transcript")
+        return data["added"], data["skipped"]
+
     @staticmethod
     def _path(session_id: str) -> str:
         return f"/sessions/{quote(session_id, safe='')}/memory"
+
+    @staticmethod
+    def _session(session_id: str, what: str) -> str:
+        return f"/sessions/{quote(session_id, safe='')}/{what}"
+
+    @staticmethod
+    def _message(session_id: str, message_id: str) -> str:
+        return f"/sessions/{quote(session_id, safe='')}/messages/{quote(message_id, safe='')}"
 
     def _request(
         self,
@@ -166,10 +237,21 @@ class MotorheadClient:
                 f"memory server at {self.base_url} refused the API key: "
                 "set memory.api_key or CHATCLI_MEMORY_API_KEY"
             )
-        if status in (400, 413):
+        if status in (400, 409, 413):
             # The server names what was wrong with what the user gave (a session id, a
-            # namespace, a size): a usage error, whatever server (or port) said it.
+            # namespace, a size, a fork's taken target): a usage error, whatever server
+            # (or port) said it.
             raise refused_input(_error_text(status, raw))
+        if status in (404, 405):
+            found = _chatcli_error(raw)
+            if status == 404 and found is not None and not found.startswith("no such route"):
+                raise NotFound(found)
+            if "/memory" not in path and path != "/sessions" and path != "/":
+                raise NeedsChatcliServer(
+                    f"memory server at {self.base_url} has no {method} {path.split('?')[0]}: "
+                    "the whole transcript, forget, edit, fork, export and import need "
+                    "chatcli's memory server (`chatcli serve`), not a Motörhead"
+                )
         if status >= 400:
             raise MemoryServerError(
                 f"memory server at {self.base_url} refused {method} {path}: "
@@ -256,6 +338,16 @@ def _dumps(value: Any) -> str:
 
 def _loads(raw: bytes) -> Any:
     return json.loads(raw.decode("utf-8"))
+
+
+def _chatcli_error(raw: bytes) -> str | None:
+    """The `{"error": ...}` text chatcli's server answers with, or None for anything else."""
+    try:
+        data = _loads(raw)
+    except ValueError:
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    return error if isinstance(error, str) else None
 
 
 def _error_text(status: int, raw: bytes) -> str:

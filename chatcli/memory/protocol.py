@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from chatcli.errors import UsageError
-from chatcli.memory.session import SessionMemory
+from chatcli.memory.session import SessionMemory, TranscriptMessage, TranscriptPage
 
 
 class MemoryClient(Protocol):
@@ -45,6 +45,43 @@ class MemoryClient(Protocol):
         ...
 
     def delete(self, session_id: str, namespace: str | None = None) -> None: ...
+
+    # chatcli's extension: the whole record under Motörhead's window. A server without it
+    # (a Motörhead) makes these raise NeedsChatcliServer; an unknown message, NotFound.
+
+    def transcript(
+        self, session_id: str, *, after: str | None = None, limit: int = 100
+    ) -> TranscriptPage:
+        """A page of every message kept, oldest first; `next` continues it."""
+        ...
+
+    def forget(self, session_id: str, message_id: str) -> None:
+        """Remove one message everywhere it is held (a summary covering it is rebuilt)."""
+        ...
+
+    def edit(self, session_id: str, message_id: str, content: str) -> TranscriptMessage:
+        """Replace one message's content everywhere it is held."""
+        ...
+
+    def fork(
+        self, session_id: str, to: str, *, at: str | None = None, namespace: str | None = None
+    ) -> int:
+        """Copy the transcript (up to and including `at`) into the new session `to`, same
+        ids; returns how many messages it holds. UsageError when `to` already has data."""
+        ...
+
+    def import_messages(
+        self,
+        session_id: str,
+        messages: list[TranscriptMessage],
+        *,
+        context: str | None = None,
+        tokens: int | None = None,
+        namespace: str | None = None,
+    ) -> tuple[int, int]:
+        """Add messages with their own ids and times; ids the session holds are skipped.
+        Returns (added, skipped). At most server.max_messages_per_post a call."""
+        ...
 
     def close(self) -> None: ...
 

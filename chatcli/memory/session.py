@@ -40,3 +40,76 @@ def parse_memory(data: dict[str, Any]) -> SessionMemory:
         context=context if isinstance(context, str) else None,
         tokens=tokens if isinstance(tokens, int) else 0,
     )
+
+
+@dataclass(frozen=True)
+class TranscriptMessage:
+    """One message of the whole record, as chatcli's server keeps it."""
+
+    id: str
+    role: str
+    content: str
+    created_at: int
+    """Unix time in milliseconds."""
+    summarized: bool
+    """It left the window: the summary covers it."""
+
+    def wire(self) -> dict[str, Any]:
+        """As the transcript routes (and export files) write it."""
+        return {
+            "id": self.id,
+            "role": self.role,
+            "content": self.content,
+            "created_at": self.created_at,
+            "summarized": self.summarized,
+        }
+
+
+@dataclass(frozen=True)
+class TranscriptPage:
+    messages: list[TranscriptMessage]
+    """Oldest first."""
+    next: str | None
+    """Pass as `after` for the next page; None at the end."""
+    namespace: str | None
+    """The namespace the session was last posted with."""
+
+
+def parse_transcript_message(item: Any) -> TranscriptMessage:
+    """ValueError if not the transcript routes' shape."""
+    if not isinstance(item, dict):
+        raise ValueError("message is not an object")
+    try:
+        return TranscriptMessage(
+            id=_text(item["id"]),
+            role=_text(item["role"]),
+            content=_text(item["content"]),
+            created_at=_whole(item["created_at"]),
+            summarized=bool(item.get("summarized", False)),
+        )
+    except KeyError as missing:
+        raise ValueError(f"message has no {missing}") from None
+
+
+def parse_transcript_page(data: Any) -> TranscriptPage:
+    if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
+        raise ValueError("not a transcript page")
+    following = data.get("next")
+    namespace = data.get("namespace")
+    return TranscriptPage(
+        messages=[parse_transcript_message(item) for item in data["messages"]],
+        next=following if isinstance(following, str) else None,
+        namespace=namespace if isinstance(namespace, str) else None,
+    )
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    return value
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("not an integer")
+    return value
