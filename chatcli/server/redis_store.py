@@ -88,8 +88,9 @@ local function base32(n, width)
 end
 -- The session's next places and ids; `save` records what was handed out.
 local function places(t, now_ms)
-  local seq = tonumber(redis.call('HGET', t, '_next') or '0')
-  local ms = math.max(now_ms, tonumber(redis.call('HGET', t, '_ms') or '0'))
+  local held = redis.call('HMGET', t, '_next', '_ms')
+  local seq = tonumber(held[1] or '0')
+  local ms = math.max(now_ms, tonumber(held[2] or '0'))
   local prefix = base32(ms, {ID_TIME_DIGITS})
   local p = {{}}
   function p.take()
@@ -148,11 +149,22 @@ local now_ms = math.floor(tonumber(ARGV[1]) * 1000)
 local pushed = last - 4
 sync(KEYS[1], KEYS[4], KEYS[5], KEYS[6], pushed, now_ms)
 local p = places(KEYS[4], now_ms)
-for i = 5, 4 + pushed do
-  local seq, id = p.take()
-  redis.call('HSET', KEYS[4], id, stamp(now_ms) .. ARGV[i])
-  redis.call('ZADD', KEYS[5], seq, id)
-  redis.call('ZADD', KEYS[6], seq, id)
+if pushed > 0 then
+  -- one HSET and one ZADD per set for the whole POST, not one call per message each
+  local fields, scores = {}, {}
+  local prefix = stamp(now_ms)
+  for i = 5, 4 + pushed do
+    local seq, id = p.take()
+    fields[#fields + 1] = id
+    fields[#fields + 1] = prefix .. ARGV[i]
+    scores[#scores + 1] = seq
+    scores[#scores + 1] = id
+  end
+  for i = 1, #fields, 1000 do
+    redis.call('HSET', KEYS[4], unpack(fields, i, math.min(i + 999, #fields)))
+    redis.call('ZADD', KEYS[5], unpack(scores, i, math.min(i + 999, #scores)))
+    redis.call('ZADD', KEYS[6], unpack(scores, i, math.min(i + 999, #scores)))
+  end
 end
 p.save()
 if KEYS[2] == 'sessions' then
