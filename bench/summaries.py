@@ -71,7 +71,9 @@ def main() -> None:
     model = SummaryModel(settings)
     model.build()
     budget = chunk_budget(settings)
-    rows = []
+    names = [c["name"].split(" ")[0] for c in chats]
+    print("| strategy | " + " | ".join(names) + " | retained | LLM tokens | seconds |")
+    print("|---" * (len(names) + 4) + "|", flush=True)
     for strategy in args.strategy or STRATEGIES:
         kept = total = tokens = 0
         cells = []
@@ -87,13 +89,11 @@ def main() -> None:
             if args.show:
                 print(f"--- {strategy} / {chat['name']}\n{summary}\n", file=sys.stderr)
         seconds = time.perf_counter() - started
-        rows.append((strategy, cells, f"{kept}/{total} ({100 * kept / max(total, 1):.0f}%)",
-                     tokens, f"{seconds:.1f}"))  # fmt: skip
-    names = [c["name"].split(" ")[0] for c in chats]
-    print("| strategy | " + " | ".join(names) + " | retained | LLM tokens | seconds |")
-    print("|---" * (len(names) + 4) + "|")
-    for strategy, cells, retained, tokens, seconds in rows:
-        print(f"| {strategy} | " + " | ".join(cells) + f" | {retained} | {tokens} | {seconds} |")
+        retained = f"{kept}/{total} ({100 * kept / max(total, 1):.0f}%)"
+        print(
+            f"| {strategy} | " + " | ".join(cells) + f" | {retained} | {tokens} | {seconds:.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -212,9 +212,9 @@ Facts about the human:
 Conversation:
 {lines}
 Facts about the human:
-{facts}- """
+- """
 """A few-shot list a base model continues: one fact a line, ended by a blank line (a stop
-of the local model's). The facts known so far open the list, so the model adds to them."""
+of the local model's)."""
 
 FACTS_EXAMPLE_WORDS = ("ana", "porto", "nurse")
 """A fact naming these, with none of them in the lines, was copied from the example."""
@@ -278,40 +278,84 @@ def extract_facts(lines: Sequence[str]) -> list[str]:
     return facts
 
 
-def build_facts_prompt(summary: str | None, lines: Sequence[str]) -> str:
-    known = "".join(f"{FACT_PREFIX}{fact}\n" for fact in fact_lines(summary))
-    return FACTS_PROMPT.format(lines="\n".join(lines), facts=known)
+def build_facts_prompt(lines: Sequence[str]) -> str:
+    """The lines' facts only: the known ones are merged in afterwards. Opening the list with
+    them made the bundled model repeat and number them until it ran out of tokens."""
+    return FACTS_PROMPT.format(lines="\n".join(lines))
+
+
+GENERIC_WORDS = frozenset(
+    [
+        "the",
+        "human",
+        "human's",
+        "humans",
+        "name",
+        "named",
+        "their",
+        "they",
+        "with",
+        "from",
+        "that",
+        "this",
+        "have",
+        "has",
+        "does",
+        "likes",
+        "lives",
+        "live",
+        "works",
+        "work",
+        "called",
+        "also",
+        "very",
+    ]
+)
+NUMBERING = re.compile(r"^\d+[.)]\s*")
+
+
+def grounded(fact: str, lines: Sequence[str]) -> bool:
+    """Whether a model's fact names something the lines say: a base model also lists
+    plausible facts of its own ("The human works as a teacher"), and those are dropped."""
+    said = set(re.findall(r"[a-z0-9]+", " ".join(lines).lower()))
+    words = {w for w in re.findall(r"[a-z0-9]+", fact.lower()) if len(w) > 2}
+    return bool((words - GENERIC_WORDS) & said)
 
 
 def parse_facts(answer: str, lines: Sequence[str]) -> list[str]:
-    """The facts a model listed: its first line continues the open '- ', later ones are
-    '- ' lines; anything else ends the list. Facts from the worked example are dropped."""
+    """The facts a model listed that the lines bear out: its first line continues the open
+    '- ', later ones are '- ' lines; anything else, or a fact repeated (a small model loops),
+    ends the list. Facts from the worked example are dropped."""
     said = " ".join(lines).lower()
     facts: list[str] = []
+    seen: set[str] = set()
     for index, raw in enumerate(answer.strip("\n").splitlines()):
         line = raw.strip()
         if index > 0:
             if not line.startswith(FACT_PREFIX.strip()):
                 break
             line = line.lstrip("-").strip()
-        if not line or line.startswith(SCAFFOLDING) or line.endswith(":"):
+        line = NUMBERING.sub("", line)
+        if not line or line.startswith(SCAFFOLDING) or line.endswith(":") or _key(line) in seen:
             break
+        seen.add(_key(line))
         lowered = line.lower()
         if any(w in lowered and w not in said for w in FACTS_EXAMPLE_WORDS):
             continue
-        facts.append(line)
+        if grounded(line, lines):
+            facts.append(line)
     return facts
 
 
-def model_facts(call: LLMCall, summary: str | None, chunk: Sequence[str]) -> tuple[list[str], int]:
-    prompt = build_facts_prompt(summary, chunk)
+def model_facts(call: LLMCall, chunk: Sequence[str]) -> tuple[list[str], int]:
+    prompt = build_facts_prompt(chunk)
     answer, reported = call(prompt)
     return parse_facts(answer, chunk), _spent(prompt, answer, reported)
 
 
 def facts_step(call: LLMCall, summary: str | None, chunk: Sequence[str]) -> tuple[str | None, int]:
     """One chunk through the few-shot facts list: the known facts plus the model's new ones."""
-    new, spent = model_facts(call, summary, chunk)
+    new, spent = model_facts(call, chunk)
     return merge_facts(fact_lines(summary), new) or summary, spent
 
 
@@ -326,7 +370,7 @@ def combined_step(
     call: LLMCall, summary: str | None, chunk: Sequence[str]
 ) -> tuple[str | None, int]:
     """The human's own statements first (verbatim), then what the model's list adds."""
-    new, spent = model_facts(call, summary, chunk)
+    new, spent = model_facts(call, chunk)
     merged = merge_facts(fact_lines(summary), [*extract_facts(chunk), *new])
     return merged or summary, spent
 
@@ -384,6 +428,6 @@ def chunk_budget(llm_settings: LLMSettings) -> int:
 
     if resolve_provider(llm_settings) != "local":
         return MAX_MESSAGE_TOKENS
-    own_text = max(count_tokens(build_prompt(None, [])), count_tokens(build_facts_prompt(None, [])))
+    own_text = max(count_tokens(build_prompt(None, [])), count_tokens(build_facts_prompt([])))
     reserved = 2 * SUMMARY_MAX_TOKENS + own_text
     return max(64, min(MAX_MESSAGE_TOKENS, llm_settings.context_size - reserved))

@@ -54,15 +54,29 @@ def test_merged_facts_over_the_budget_drop_the_oldest_but_the_first() -> None:
     assert kept[0] == facts[0] and kept[-1] == facts[-1]
 
 
-def test_the_facts_prompt_opens_the_list_with_the_known_facts() -> None:
-    prompt = build_facts_prompt("- hi im bob", ["Human: i live in Lisbon"])
-    assert prompt.endswith("Human: i live in Lisbon\nFacts about the human:\n- hi im bob\n- ")
+def test_the_facts_prompt_ends_in_an_open_list_after_the_lines() -> None:
+    prompt = build_facts_prompt(["Human: i live in Lisbon"])
+    assert prompt.endswith("Human: i live in Lisbon\nFacts about the human:\n- ")
     assert prompt.startswith(FACTS_PROMPT.split("{lines}")[0])
+
+
+def test_a_models_fact_that_names_nothing_the_lines_say_is_dropped() -> None:
+    lines = ["Human: hi im bob", "Human: i fix pipes"]
+    assert parse_facts("The human works as a teacher.\n- The human fixes pipes.", lines) == [
+        "The human fixes pipes."
+    ]
+
+
+def test_a_models_list_ends_where_it_starts_repeating_itself() -> None:
+    answer = "1. The human is Bob.\n- 2. The human is Bob.\n- 3. Bob lives in Lisbon."
+    assert parse_facts(answer, ["Human: hi im bob", "Human: i live in Lisbon"]) == [
+        "The human is Bob."
+    ]
 
 
 def test_a_models_list_is_read_until_it_stops_being_a_list() -> None:
     answer = "The human is Bob.\n- The human lives in Lisbon.\nConversation:\n- no"
-    assert parse_facts(answer, ["Human: hi im bob"]) == [
+    assert parse_facts(answer, ["Human: hi im bob", "Human: i live in Lisbon"]) == [
         "The human is Bob.",
         "The human lives in Lisbon.",
     ]
@@ -83,14 +97,14 @@ def test_extractive_summaries_call_no_model() -> None:
 
 def test_combined_summaries_add_the_models_facts_to_the_humans_statements() -> None:
     summary, tokens = summarize_chunks(
-        lambda prompt: ("The human has a cat.\n", 7), "- i work as a plumber", CHAT,
+        lambda prompt: ("The human has a cat named Miso.\n", 7), "- i work as a plumber", CHAT,
         strategy="combined",
     )  # fmt: skip
     assert fact_lines(summary) == [
         "i work as a plumber",
         "hi im bob",
         "My cat is called Miso",
-        "The human has a cat.",
+        "The human has a cat named Miso.",
     ]
     assert tokens == 7
 
