@@ -93,11 +93,17 @@ class LLMSummarizer:
     LLM must not take the threads the request path uses.
     """
 
-    def __init__(self, llm_settings: LLMSettings, models: LocalModels | None = None) -> None:
+    def __init__(
+        self,
+        llm_settings: LLMSettings,
+        models: LocalModels | None = None,
+        strategy: Strategy | None = None,
+    ) -> None:
+        """`strategy` overrides the one the settings' provider gets (`strategy_for`)."""
         self._model = SummaryModel(llm_settings, models)
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="summarizer")
         self._budget = chunk_budget(llm_settings)
-        self._strategy = strategy_for(llm_settings)
+        self._strategy = strategy or strategy_for(llm_settings)
 
     async def summarize(self, context: str | None, messages: list[Message]) -> tuple[str, int]:
         loop = asyncio.get_running_loop()

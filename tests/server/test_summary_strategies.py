@@ -117,7 +117,7 @@ def test_a_combined_summary_keeps_the_previous_facts_when_the_model_lists_nothin
 
 
 def test_the_bundled_model_summarizes_with_facts_and_openai_models_with_motorheads_prompt() -> None:
-    assert strategy_for(LLMSettings(provider="local")) == "combined"
+    assert strategy_for(LLMSettings(provider="local")) == "extractive"
     assert strategy_for(LLMSettings(provider="openai")) == "motorhead"
 
 
