@@ -16,6 +16,17 @@ from chatcli.local_models import LocalModels
 STOP = ["\nHuman:"]
 """The bob prompt's turns are 'Human:'/'AI:' lines; a completion must end before the next one."""
 
+COMPLETION_STOPS = ["\n\n", "\nHuman:", "\nAI:", "\nhuman:"]
+"""What ends an answer on the completions API, besides the caller's stops.
+
+The completions API is for base models (llama.cpp's server with the bundled Gemma, which
+has no chat template): a base model continues the transcript past its turn, into a blank
+line and a new paragraph of anything, up to max_tokens. The chat API's answers are whole
+messages, so chat models get only the caller's stops, as before. The local provider's
+(chatcli.local_llm.BASE_MODEL_STOPS), and the lower-case turn the bundled Gemma invents on
+llama.cpp's server; OpenAI allows four at most, so the caller's come after these.
+"""
+
 
 def make_llm(
     settings: LLMSettings, streaming: bool | None = None, *, models: LocalModels | None = None
@@ -49,8 +60,25 @@ def _openai(settings: LLMSettings, stream: bool) -> Any:
     if settings.base_url:
         kwargs["base_url"] = settings.base_url
     if settings.api == "completions":
-        return OpenAI(**kwargs)
+        return _completions_model(OpenAI)(**kwargs)
     return ChatOpenAI(**kwargs)
+
+
+def _completions_model(base: type) -> type:
+    """LangChain's completions model with COMPLETION_STOPS added to every request's stops.
+
+    A subclass, because LangChain replaces the model's own stop list with the caller's
+    (the chain passes STOP) instead of adding to it.
+    """
+
+    class CompletionsOpenAI(base):  # type: ignore[misc, valid-type]
+        def get_sub_prompts(
+            self, params: dict[str, Any], prompts: list[str], stop: list[str] | None = None
+        ) -> list[list[str]]:
+            merged = [*COMPLETION_STOPS, *(s for s in stop or [] if s not in COMPLETION_STOPS)]
+            return super().get_sub_prompts(params, prompts, merged[:4])
+
+    return CompletionsOpenAI
 
 
 def _local(settings: LLMSettings, stream: bool, models: LocalModels) -> Any:

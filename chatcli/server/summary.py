@@ -5,12 +5,22 @@ The prompt text and the budget (p50k_base: 4096 in all, 512 kept for the summary
 buffer) are Motörhead's, so a session moved over from Motörhead keeps getting summaries in
 the same voice. Everything here is a plain function, tested without a model or a network;
 the ways of running it against an LLM are in summary_workers.py.
+
+Motörhead's prompt asks for a rewrite a 270M base model cannot do (the bundled Gemma
+answered "Human: What is my name?" for a whole chat). bench/summaries.py measures four
+strategies on chats with planted facts: Motörhead's prompt, a few-shot "Facts about the
+human:" list the model continues, an extractive list of the human's own first-person
+statements, and both lists merged. On the bundled model the extractive list kept every
+planted fact (22/22) with no model call; Motörhead's prompt and the model's list kept 5/22
+each, and merging the model's list in added only duplicates and inventions ("The human is
+a cat"). `strategy_for` picks extractive for the local provider, Motörhead's for the rest.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from chatcli.server.store import Message, message_line
 from chatcli.server.tokens import count_tokens, truncate_tokens
@@ -171,26 +181,241 @@ def next_summary(previous: str | None, lines: Sequence[str], answer: str) -> str
 LLMCall = Callable[[str], tuple[str, int | None]]
 """Prompt in, (answer, tokens the LLM reports or None) out; blocking."""
 
+Strategy = Literal["motorhead", "facts", "extractive", "combined"]
+STRATEGIES: tuple[Strategy, ...] = ("motorhead", "facts", "extractive", "combined")
+
+
+def _spent(prompt: str, answer: str, reported: int | None) -> int:
+    return reported if reported is not None else count_tokens(prompt) + count_tokens(answer)
+
+
+def motorhead_step(
+    call: LLMCall, summary: str | None, chunk: Sequence[str]
+) -> tuple[str | None, int]:
+    """One chunk through Motörhead's progressive-summary prompt."""
+    prompt = build_prompt(summary, chunk)
+    answer, reported = call(prompt)
+    return next_summary(summary, chunk, answer), _spent(prompt, answer, reported)
+
+
+FACTS_PROMPT = """Facts about the human, from their conversation with an AI.
+
+Conversation:
+Human: hi, i'm Ana and I live in Porto
+AI: Nice to meet you, Ana!
+Human: what's the weather like?
+AI: I can't check the weather.
+Human: I work as a nurse at the city hospital
+Facts about the human:
+- The human's name is Ana.
+- The human lives in Porto.
+- The human works as a nurse at the city hospital.
+
+Conversation:
+{lines}
+Facts about the human:
+- """
+"""A few-shot list a base model continues: one fact a line, ended by a blank line (a stop
+of the local model's)."""
+
+FACTS_EXAMPLE_WORDS = ("ana", "porto", "nurse")
+"""A fact naming these, with none of them in the lines, was copied from the example."""
+
+FIRST_PERSON = re.compile(r"\b(i|i'm|im|i am|i've|ive|my|mine|myself)\b", re.IGNORECASE)
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s*[;\n]\s*")
+FACT_PREFIX = "- "
+
+
+def fact_lines(summary: str | None) -> list[str]:
+    """The facts of a facts summary ('- ' lines); any other summary is one fact."""
+    if not summary:
+        return []
+    lines = [line.strip() for line in summary.splitlines() if line.strip()]
+    return [line.removeprefix(FACT_PREFIX).strip() for line in lines]
+
+
+def _key(fact: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9']+", fact.lower()))
+
+
+def merge_facts(known: Sequence[str], new: Sequence[str], budget: int = SUMMARY_MAX_TOKENS) -> str:
+    """The known facts then the new ones, each once, as a '- ' list within `budget` tokens.
+
+    Over the budget the oldest facts go, except the first (most often the human's name):
+    what was said recently is what the next turns build on.
+    """
+    facts: list[str] = []
+    seen: set[str] = set()
+    for fact in [*known, *new]:
+        key = _key(fact)
+        if key and key not in seen:
+            seen.add(key)
+            facts.append(fact)
+
+    def text(items: list[str]) -> str:
+        return "\n".join(FACT_PREFIX + fact for fact in items)
+
+    while len(facts) > 2 and count_tokens(text(facts)) > budget:
+        del facts[1]
+    return truncate_tokens(text(facts), budget)
+
+
+def extract_facts(lines: Sequence[str]) -> list[str]:
+    """The human's own statements about themselves: the sentences of their lines that speak
+    in the first person and are not questions. Taken verbatim, so nothing is invented."""
+    facts: list[str] = []
+    for line in lines:
+        role, _, content = line.partition(": ")
+        if role != "Human":
+            continue
+        for sentence in SENTENCE_END.split(content):
+            text = sentence.strip()
+            if (
+                text
+                and not text.endswith("?")
+                and FIRST_PERSON.search(text)
+                and len(text.split()) >= 3
+            ):
+                facts.append(text.rstrip(".!"))
+    return facts
+
+
+def build_facts_prompt(lines: Sequence[str]) -> str:
+    """The lines' facts only: the known ones are merged in afterwards. Opening the list with
+    them made the bundled model repeat and number them until it ran out of tokens."""
+    return FACTS_PROMPT.format(lines="\n".join(lines))
+
+
+GENERIC_WORDS = frozenset(
+    [
+        "the",
+        "human",
+        "human's",
+        "humans",
+        "name",
+        "named",
+        "their",
+        "they",
+        "with",
+        "from",
+        "that",
+        "this",
+        "have",
+        "has",
+        "does",
+        "likes",
+        "lives",
+        "live",
+        "works",
+        "work",
+        "called",
+        "also",
+        "very",
+    ]
+)
+NUMBERING = re.compile(r"^\d+[.)]\s*")
+
+
+def grounded(fact: str, lines: Sequence[str]) -> bool:
+    """Whether a model's fact names something the lines say: a base model also lists
+    plausible facts of its own ("The human works as a teacher"), and those are dropped."""
+    said = set(re.findall(r"[a-z0-9]+", " ".join(lines).lower()))
+    words = {w for w in re.findall(r"[a-z0-9]+", fact.lower()) if len(w) > 2}
+    return bool((words - GENERIC_WORDS) & said)
+
+
+def parse_facts(answer: str, lines: Sequence[str]) -> list[str]:
+    """The facts a model listed that the lines bear out: its first line continues the open
+    '- ', later ones are '- ' lines; anything else, or a fact repeated (a small model loops),
+    ends the list. Facts from the worked example are dropped."""
+    said = " ".join(lines).lower()
+    facts: list[str] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(answer.strip("\n").splitlines()):
+        line = raw.strip()
+        if index > 0:
+            if not line.startswith(FACT_PREFIX.strip()):
+                break
+            line = line.lstrip("-").strip()
+        line = NUMBERING.sub("", line)
+        if not line or line.startswith(SCAFFOLDING) or line.endswith(":") or _key(line) in seen:
+            break
+        seen.add(_key(line))
+        lowered = line.lower()
+        if any(w in lowered and w not in said for w in FACTS_EXAMPLE_WORDS):
+            continue
+        if grounded(line, lines):
+            facts.append(line)
+    return facts
+
+
+def model_facts(call: LLMCall, chunk: Sequence[str]) -> tuple[list[str], int]:
+    prompt = build_facts_prompt(chunk)
+    answer, reported = call(prompt)
+    return parse_facts(answer, chunk), _spent(prompt, answer, reported)
+
+
+def facts_step(call: LLMCall, summary: str | None, chunk: Sequence[str]) -> tuple[str | None, int]:
+    """One chunk through the few-shot facts list: the known facts plus the model's new ones."""
+    new, spent = model_facts(call, chunk)
+    return merge_facts(fact_lines(summary), new) or summary, spent
+
+
+def extractive_step(
+    call: LLMCall, summary: str | None, chunk: Sequence[str]
+) -> tuple[str | None, int]:
+    """One chunk without a model: the known facts plus the human's statements in it."""
+    return merge_facts(fact_lines(summary), extract_facts(chunk)) or summary, 0
+
+
+def combined_step(
+    call: LLMCall, summary: str | None, chunk: Sequence[str]
+) -> tuple[str | None, int]:
+    """The human's own statements first (verbatim), then what the model's list adds."""
+    new, spent = model_facts(call, chunk)
+    merged = merge_facts(fact_lines(summary), [*extract_facts(chunk), *new])
+    return merged or summary, spent
+
+
+Step = Callable[[LLMCall, str | None, Sequence[str]], tuple[str | None, int]]
+STEPS: dict[Strategy, Step] = {
+    "motorhead": motorhead_step,
+    "facts": facts_step,
+    "extractive": extractive_step,
+    "combined": combined_step,
+}
+
 
 def summarize_chunks(
     call: LLMCall,
     context: str | None,
     messages: Sequence[Message],
     budget: int = MAX_MESSAGE_TOKENS,
+    strategy: Strategy = "motorhead",
 ) -> tuple[str, int]:
     """Run the chunks through `call`, each chunk's summary becoming the next one's context.
 
     Returns the final summary ('' when every chunk was meaningless and there was no summary
     before) and the tokens used: as reported, or counted over prompt and answer.
     """
+    step = STEPS[strategy]
     summary = context
     total = 0
     for chunk in chunk_lines([message_line(m) for m in messages], budget):
-        prompt = build_prompt(summary, chunk)
-        answer, reported = call(prompt)
-        total += reported if reported is not None else count_tokens(prompt) + count_tokens(answer)
-        summary = next_summary(summary, chunk, answer)
+        summary, spent = step(call, summary, chunk)
+        total += spent
     return summary or "", total
+
+
+def strategy_for(llm_settings: LLMSettings) -> Strategy:
+    """Motörhead's prompt for OpenAI-compatible models, which can follow it; for the bundled
+    base model, the strategy that kept the most planted facts in bench/summaries.py."""
+    from chatcli.config import resolve_provider
+
+    return LOCAL_STRATEGY if resolve_provider(llm_settings) == "local" else "motorhead"
+
+
+LOCAL_STRATEGY: Strategy = "extractive"
 
 
 def chunk_budget(llm_settings: LLMSettings) -> int:
@@ -205,5 +430,6 @@ def chunk_budget(llm_settings: LLMSettings) -> int:
 
     if resolve_provider(llm_settings) != "local":
         return MAX_MESSAGE_TOKENS
-    reserved = 2 * SUMMARY_MAX_TOKENS + count_tokens(build_prompt(None, []))
+    own_text = max(count_tokens(build_prompt(None, [])), count_tokens(build_facts_prompt([])))
+    reserved = 2 * SUMMARY_MAX_TOKENS + own_text
     return max(64, min(MAX_MESSAGE_TOKENS, llm_settings.context_size - reserved))

@@ -1,4 +1,5 @@
-"""Two ways of running Motörhead's summary (summary.py) against the configured LLM.
+"""Two ways of running the summary (summary.py) against the configured LLM, with the
+strategy that suits it (`strategy_for`: Motörhead's prompt, or facts for the bundled model).
 
 `LLMSummarizer` runs it on threads of the caller's process: the embedded server's, so
 the summary shares the chat's loaded model. `ProcessSummarizer` runs it in worker
@@ -23,8 +24,10 @@ from chatcli.server.store import Message
 from chatcli.server.summary import (
     SUMMARY_MAX_TOKENS,
     SYSTEM_MESSAGE,
+    Strategy,
     SummaryFailed,
     chunk_budget,
+    strategy_for,
     summarize_chunks,
 )
 
@@ -90,15 +93,28 @@ class LLMSummarizer:
     LLM must not take the threads the request path uses.
     """
 
-    def __init__(self, llm_settings: LLMSettings, models: LocalModels | None = None) -> None:
+    def __init__(
+        self,
+        llm_settings: LLMSettings,
+        models: LocalModels | None = None,
+        strategy: Strategy | None = None,
+    ) -> None:
+        """`strategy` overrides the one the settings' provider gets (`strategy_for`)."""
         self._model = SummaryModel(llm_settings, models)
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="summarizer")
         self._budget = chunk_budget(llm_settings)
+        self._strategy = strategy or strategy_for(llm_settings)
 
     async def summarize(self, context: str | None, messages: list[Message]) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._executor, summarize_chunks, self._model, context, messages, self._budget
+            self._executor,
+            summarize_chunks,
+            self._model,
+            context,
+            messages,
+            self._budget,
+            self._strategy,
         )
 
     def close(self) -> None:
@@ -140,6 +156,7 @@ class _Summarize:
     context: str | None
     messages: list[Message]
     budget: int
+    strategy: Strategy
 
 
 class _Warm:
@@ -203,6 +220,7 @@ class ProcessSummarizer:
 
         self._settings = llm_settings
         self._budget = chunk_budget(llm_settings)
+        self._strategy = strategy_for(llm_settings)
         # A local model is CPU-bound and loaded once per worker: one is enough.
         local = resolve_provider(llm_settings) == "local"
         count = workers or (1 if local else 2)
@@ -226,7 +244,7 @@ class ProcessSummarizer:
 
     async def summarize(self, context: str | None, messages: list[Message]) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
-        request = _Summarize(context, messages, self._budget)
+        request = _Summarize(context, messages, self._budget, self._strategy)
         return await loop.run_in_executor(self._threads, self._ask, request)
 
     def worker_pids(self) -> list[int]:
@@ -299,7 +317,9 @@ def _serve_requests(settings: LLMSettings, conn: Connection, server_pid: int) ->
                 model.build()
                 answer: tuple[bool, Any] = (True, None)
             else:
-                result = summarize_chunks(model, request.context, request.messages, request.budget)
+                result = summarize_chunks(
+                    model, request.context, request.messages, request.budget, request.strategy
+                )
                 answer = (True, result)
         except Exception as exc:
             answer = (False, Failure.of(exc))

@@ -103,3 +103,39 @@ def test_a_model_loading_on_another_thread_neither_hides_nor_adds_to_what_the_pr
     writes = int(done.stdout.strip().lstrip("o"))
     assert done.stdout == "o" * writes + f"{writes}\n"
     assert done.stderr == "ep" * writes
+
+
+def test_llama_cpps_server_on_the_completions_api_ends_an_answer_at_its_turn(llama_server):
+    """The README's `--llm openai` path against llama.cpp's server, at the API's default
+    temperature: the base model would run on past its turn into blank lines and invented
+    turns up to max_tokens; the completions API's stops end it there."""
+    from chatcli.llm import STOP, make_llm
+
+    settings = LLMSettings(
+        provider="openai", api="completions", base_url=llama_server, model="gemma", max_tokens=256
+    )
+    prompt = (
+        "You are a chatbot having a conversation with a human.\n\n\n"
+        "Human: whats the capital of france?\nAI:"
+    )
+    result = make_llm(settings, streaming=False).generate([prompt], stop=STOP)
+    generation = result.generations[0][0]
+    assert generation.generation_info["finish_reason"] == "stop"
+    assert "\n\n" not in generation.text
+    assert "Human:" not in generation.text
+
+
+def test_llama_cpps_server_streams_an_answer_that_ends_at_its_turn(cli, memory, sid, llama_server):
+    env = {
+        "CHATCLI_LLM_MAX_TOKENS": "256",
+        "CHATCLI_LLM_PROVIDER": "openai",
+        "CHATCLI_LLM_BASE_URL": llama_server,
+        "CHATCLI_LLM_API": "completions",
+        "CHATCLI_LLM_MODEL": "gemma",
+    }
+    result = cli("ask", "-s", sid, "whats the capital of france?", env=env)
+    assert result.exit_code == 0, result.stderr
+    answer = memory.memory(sid).messages[1][1]
+    assert answer.strip()
+    assert "\n\n" not in answer
+    assert "Human:" not in answer

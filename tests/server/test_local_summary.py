@@ -34,8 +34,9 @@ CONVERSATION = [
 @pytest.mark.local_model
 def test_the_bundled_local_model_summarizes_a_session_over_its_window(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "memory.db")
-    # A short answer keeps the test quick on two cores; the prompt is Motörhead's as ever.
-    summarizer = LLMSummarizer(LLMSettings(provider="local", max_tokens=48))
+    # A short answer keeps the test quick on two cores; the prompt is Motörhead's, named here
+    # since the local provider's own summaries are extractive (test_summary_strategies.py).
+    summarizer = LLMSummarizer(LLMSettings(provider="local", max_tokens=48), strategy="motorhead")
     compactor = Compactor(store, WINDOW, summarizer)
     app = create_app(store, ServerSettings(window=WINDOW), compactor)
     with ThreadedServer(app) as url, httpx.Client(base_url=url, timeout=30) as client:
