@@ -64,7 +64,7 @@ def _print_summary(console: Console, label: str, summary: str, *, plain: bool) -
     from rich.panel import Panel
     from rich.text import Text
 
-    console.print(Panel(Text(summary.strip()), title=label, title_align="left", style="dim"))
+    console.print(Panel(Text(summary.strip()), title=label, title_align="left", border_style="dim"))
 
 
 def _print_message(console: Console, message: TranscriptMessage, *, plain: bool) -> None:
@@ -75,7 +75,8 @@ def _print_message(console: Console, message: TranscriptMessage, *, plain: bool)
         return
     from rich.text import Text
 
-    text = Text(message.id, style="dim")
+    text = Text()
+    text.append(message.id, style="dim")
     text.append("  ")
     text.append(f"{role}: ", style=ROLE_STYLES[speaker(message.role)])
     text.append(message.content.strip())
