@@ -214,14 +214,39 @@ SessionArg = Annotated[str, typer.Argument(help="The session id, or a unique pre
 def history(
     ctx: typer.Context,
     session: SessionArg,
-    json_out: JsonOpt = False,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print JSON: session, summary, tokens, messages with ids and times."
+        ),
+    ] = False,
     raw: Annotated[bool, typer.Option("--raw", help="Plain text transcript.")] = False,
+    window: Annotated[
+        bool,
+        typer.Option(
+            "--window", help="Only what the model sees now: the summary and the latest messages."
+        ),
+    ] = False,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, metavar="N", help="Only the last N messages.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="WHEN",
+            help="Only messages from WHEN: an ISO date or time, or an age (90s, 15m, 2h, 3d, 1w).",
+        ),
+    ] = None,
 ) -> None:
-    """Show a session's summary and messages, oldest first."""
+    """Show a session's whole transcript, oldest first, with message ids and the summary."""
     from chatcli.manage import show_history
     from chatcli.session_ref import naming_session
 
-    run(ctx, {}, naming_session(partial(show_history, json_out=json_out, raw=raw), session))
+    command = partial(
+        show_history, json_out=json_out, raw=raw, window=window, limit=limit, since=since
+    )
+    run(ctx, {}, naming_session(command, session))
 
 
 @app.command()
@@ -231,12 +256,75 @@ def clear(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     namespace: NamespaceOpt = None,
 ) -> None:
-    """Delete a session from the memory server."""
+    """Delete a session: every message of its transcript, not only the window."""
     from chatcli.manage import clear_session
     from chatcli.session_ref import naming_session
 
     command = partial(clear_session, yes=yes, namespace=namespace)
     run(ctx, {}, naming_session(command, session, namespace))
+
+
+MessageIdArg = Annotated[str, typer.Argument(help="A message id, as `chatcli history` shows it.")]
+NewSessionArg = Annotated[str, typer.Argument(help="The new session's id (it must hold nothing).")]
+
+
+@app.command()
+def forget(
+    ctx: typer.Context,
+    session: SessionArg,
+    message_ids: Annotated[
+        list[str], typer.Argument(metavar="MSG_ID...", help="Message ids, as `history` shows them.")
+    ],
+) -> None:
+    """Delete messages from a transcript (an unknown id: none are)."""
+    from chatcli.edits import forget_messages
+    from chatcli.session_ref import naming_session
+
+    run(ctx, {}, naming_session(partial(forget_messages, message_ids=message_ids), session))
+
+
+@app.command()
+def edit(
+    ctx: typer.Context,
+    session: SessionArg,
+    message_id: MessageIdArg,
+    content: Annotated[
+        str | None,
+        typer.Option("--content", metavar="TEXT", help="The new content (else $VISUAL/$EDITOR)."),
+    ] = None,
+) -> None:
+    """Change one message's content, in your editor or with --content."""
+    from chatcli.edits import edit_message
+    from chatcli.session_ref import naming_session
+
+    command = partial(edit_message, message_id=message_id, content=content)
+    run(ctx, {}, naming_session(command, session))
+
+
+@app.command()
+def fork(
+    ctx: typer.Context,
+    session: SessionArg,
+    new: NewSessionArg,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", metavar="MSG_ID", help="Copy up to and including this message."),
+    ] = None,
+) -> None:
+    """Copy a session, whole or up to a message, into a new one."""
+    from chatcli.edits import fork_session
+    from chatcli.session_ref import naming_session
+
+    run(ctx, {}, naming_session(partial(fork_session, to=new, at=at), session))
+
+
+@app.command()
+def rename(ctx: typer.Context, session: SessionArg, new: NewSessionArg) -> None:
+    """Give a session a new id: a whole fork, then the old one cleared."""
+    from chatcli.edits import rename_session
+    from chatcli.session_ref import naming_session
+
+    run(ctx, {}, naming_session(partial(rename_session, to=new), session))
 
 
 @app.command()

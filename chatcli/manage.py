@@ -7,15 +7,22 @@ so they start fast.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatcli.config import Settings, config_file_path, masked
 from chatcli.env import Environment
-from chatcli.errors import MemoryServerError, SessionNotFound, UsageError
+from chatcli.errors import MemoryServerError, NeedsChatcliServer, SessionNotFound, UsageError
 from chatcli.memory.open import open_client
-from chatcli.memory.session import parse_memory
+from chatcli.memory.session import SessionMemory, parse_memory
 from chatcli.session_ref import all_sessions
+from chatcli.transcripts import Transcript, read_transcript
+from chatcli.when import since_ms
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 PAGE_SIZE = 10
 """Sessions a page of `chatcli sessions`, as Motörhead's API pages them by default."""
@@ -101,48 +108,148 @@ def plural(count: int, noun: str) -> str:
 
 
 def show_history(
-    env: Environment, settings: Settings, *, session: str, json_out: bool, raw: bool
+    env: Environment,
+    settings: Settings,
+    *,
+    session: str,
+    json_out: bool,
+    raw: bool,
+    window: bool = False,
+    limit: int | None = None,
+    since: str | None = None,
 ) -> None:
-    """The summary, then the messages oldest first; --json is the server's own answer."""
+    """The whole transcript with ids, the summary where it stands; `window` is what the
+    model sees now (Motörhead's GET, and all a Motörhead has: shown with a note)."""
+    if window and since is not None:
+        raise UsageError("--since needs the transcript's times: leave out --window")
+    start = since_ms(since, int(time.time() * 1000)) if since is not None else None
+    transcript: Transcript | None = None
     with open_client(settings) as client:
         where = client.where
         data = client.memory_raw(session)
+        memory = _window(data, where, session)
+        if not window:
+            try:
+                transcript = read_transcript(client, session, limit=limit, since=start)
+            except NeedsChatcliServer:
+                if start is not None:
+                    raise
+                print(
+                    f"note: {where} keeps no transcript (a Motörhead): "
+                    "showing its window, the summary and the latest messages",
+                    file=env.stderr,
+                )
+    if memory.is_empty and (transcript is None or transcript.total == 0):
+        raise SessionNotFound(f"no session named {session} in {where} (see `chatcli sessions`)")
+    if transcript is None:
+        _show_window(env, data, memory, json_out=json_out, raw=raw, limit=limit)
+        return
+    if json_out:
+        shown = {
+            "session": session,
+            "namespace": transcript.namespace,
+            "summary": memory.summary,
+            "tokens": memory.tokens,
+            "total": transcript.total,
+            "messages": [message.wire() for message in transcript.messages],
+        }
+        print(json.dumps(shown, ensure_ascii=False, indent=2), file=env.stdout)
+        return
+    if not transcript.messages:
+        print(
+            f"no messages since {since} in session {session} "
+            f"({plural(transcript.total, 'message')} in all)",
+            file=env.stderr,
+        )
+        return
+    from chatcli.transcript_view import print_full_transcript
+
+    summary = memory.summary
+    _paged(env, raw, lambda console: print_full_transcript(console, transcript, summary, raw=raw))
+
+
+def _window(data: dict[str, Any], where: str, session: str) -> SessionMemory:
     try:
-        memory = parse_memory(data)
+        return parse_memory(data)
     except ValueError:
         raise MemoryServerError(
             f"{where} gave an unexpected answer for session {session}: "
             "is memory.url a Motörhead-compatible server?"
         ) from None
-    if memory.is_empty:
-        raise SessionNotFound(f"no session named {session} in {where} (see `chatcli sessions`)")
+
+
+def _show_window(
+    env: Environment,
+    data: dict[str, Any],
+    memory: SessionMemory,
+    *,
+    json_out: bool,
+    raw: bool,
+    limit: int | None,
+) -> None:
+    """Today's view: the server's own answer for --json, else the summary then the turns;
+    --limit keeps the latest messages of the window."""
+    if limit is not None:
+        data = {**data, "messages": (data.get("messages") or [])[:limit]}
+        memory = SessionMemory(memory.messages[-limit:], memory.context, memory.tokens)
     if json_out:
         print(json.dumps(data, ensure_ascii=False, indent=2), file=env.stdout)
         return
-    from chatcli.render import console_for, print_transcript
+    from chatcli.render import print_transcript
 
-    print_transcript(console_for(env, env.stdout, force_plain=raw), memory, raw=raw)
+    _paged(env, raw, lambda console: print_transcript(console, memory, raw=raw))
+
+
+def _paged(env: Environment, raw: bool, draw: Callable[[Console], None]) -> None:
+    """Drawn off-screen first, so a terminal gets the pager only when it overflows."""
+    from chatcli.pager import show
+    from chatcli.render import console_for
+
+    console = console_for(env, env.stdout, force_plain=raw)
+    with console.capture() as captured:
+        draw(console)
+    show(
+        captured.get(),
+        env.stdout,
+        isatty=env.stdout_isatty,
+        height=console.height,
+        environ=env.environ,
+    )
 
 
 def clear_session(
     env: Environment, settings: Settings, *, session: str, yes: bool, namespace: str | None
 ) -> None:
-    """Asks first on a terminal; off a terminal only --yes deletes, so scripts are explicit."""
+    """Asks first on a terminal; off a terminal only --yes deletes, so scripts are explicit.
+
+    chatcli's server deletes the whole transcript with the window, and the question and
+    the last line say so; a Motörhead holds only the window."""
     if not yes and not env.stdin_isatty:
         raise UsageError("refusing to delete without --yes when not on a terminal")
     namespace = namespace or settings.memory.namespace
     with open_client(settings) as client:
         where = client.where
         memory = client.memory(session)
-        if memory.is_empty:
+        try:
+            total: int | None = read_transcript(client, session).total
+        except NeedsChatcliServer:
+            total = None
+        if memory.is_empty and not total:
             raise SessionNotFound(f"no session named {session} in {where} (see `chatcli sessions`)")
-        if not yes and not _confirm(
-            env, f"delete session {session} ({len(memory.messages)} messages) from {where}? [y/N] "
-        ):
+        if total is None:
+            what = f"({plural(len(memory.messages), 'message')})"
+            done = f"deleted session {session}"
+        else:
+            what = f"(every one of its {plural(total, 'message')}, not only the window)"
+            done = (
+                f"deleted session {session}: all {plural(total, 'message')} of its transcript, "
+                "not only the window"
+            )
+        if not yes and not _confirm(env, f"delete session {session} {what} from {where}? [y/N] "):
             print(f"kept session {session}", file=env.stderr)
             return
         client.delete(session, namespace)
-    print(f"deleted session {session}", file=env.stderr)
+    print(done, file=env.stderr)
 
 
 def _confirm(env: Environment, question: str) -> bool:

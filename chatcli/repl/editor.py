@@ -1,4 +1,5 @@
-"""`/edit`: compose the next message in the user's editor, as git and llm's chat do."""
+"""Writing text in the user's editor: `/edit` composes the next message (as git and llm's
+chat do), `chatcli edit` changes a stored one."""
 
 from __future__ import annotations
 
@@ -34,18 +35,25 @@ def editor_command(environ: Mapping[str, str]) -> list[str]:
 
 def compose(environ: Mapping[str, str]) -> str:
     """The text the user wrote and saved in the editor, stripped ('' for none)."""
+    return edit_text("", environ)
+
+
+def edit_text(initial: str, environ: Mapping[str, str], *, undone: str = "nothing sent") -> str:
+    """`initial` as the user left it in the editor, stripped ('' for an emptied file);
+    `undone` says what a failed editor means for the command (EditorError's last words)."""
     command = editor_command(environ)
     handle, name = tempfile.mkstemp(prefix="chatcli-message-", suffix=".md")
     os.close(handle)
     path = Path(name)
     try:
+        path.write_text(initial, encoding="utf-8")
         try:
             done = subprocess.run([*command, str(path)], env=dict(environ), check=False)
         except OSError as exc:
             raise EditorError(f"cannot run the editor {command[0]}: {exc.strerror}") from None
         if done.returncode != 0:
             raise EditorError(
-                f"the editor {command[0]} exited with status {done.returncode}: nothing sent"
+                f"the editor {command[0]} exited with status {done.returncode}: {undone}"
             )
         return path.read_text(encoding="utf-8", errors="replace").strip()
     finally:

@@ -280,7 +280,7 @@ def test_the_embedded_memory_persists_across_runs(cli, scripted_llm, environ, si
     assert result.exit_code == 0, result.stderr
     assert "Human: hi im bob\nAI:  Hi Bob.\n" in scripted_llm.requests[-1].prompt
     assert (Path(environ["CHATCLI_DATA_DIR"]) / "memory.db").is_file()
-    history = cli("history", sid, "--raw", env=embedded)
+    history = cli("history", "--window", sid, "--raw", env=embedded)
     assert history.stdout.splitlines()[:2] == ["Human: hi im bob", "AI: Hi Bob."]
 
 

@@ -103,10 +103,10 @@ def test_sessions_says_when_there_are_none_on_stderr(cli, namespace, memory_url)
     )
 
 
-def test_history_shows_the_summary_then_the_turns(cli, memory, sid) -> None:
+def test_history_window_shows_the_summary_then_the_turns(cli, memory, sid) -> None:
     seed(memory, sid, context="Bob said hello.")
     memory.append(sid, [("Human", "whats my name?"), ("AI", " Bob.")])
-    result = cli("history", sid)
+    result = cli("history", "--window", sid)
     assert result.exit_code == 0, result.stderr
     assert result.stdout == (
         "Summary: Bob said hello.\n"
@@ -118,9 +118,9 @@ def test_history_shows_the_summary_then_the_turns(cli, memory, sid) -> None:
     )
 
 
-def test_history_json_is_the_servers_data(cli, memory, sid) -> None:
+def test_history_window_json_is_the_servers_data(cli, memory, sid) -> None:
     seed(memory, sid)
-    result = cli("history", "--json", sid)
+    result = cli("history", "--window", "--json", sid)
     assert json.loads(result.stdout) == memory.memory_raw(sid)
     assert json.loads(result.stdout)["messages"][0] == {
         "role": "AI",
@@ -141,14 +141,16 @@ def test_history_of_an_unknown_session_is_exit_1_one_line(cli, memory_url) -> No
 def test_history_long_lines_are_not_wrapped_in_a_pipe(cli, memory, sid) -> None:
     long = "word " * 60
     memory.append(sid, [("Human", long)])
-    assert cli("history", sid).stdout == f"Human: {long.strip()}\n"
+    assert cli("history", "--window", sid).stdout == f"Human: {long.strip()}\n"
 
 
 def test_clear_with_yes_deletes_the_session(cli, memory, sid, namespace) -> None:
     seed(memory, sid, namespace)
     result = cli("clear", "--yes", sid)
     assert result.exit_code == 0, result.stderr
-    assert result.stderr == f"deleted session {sid}\n"
+    assert result.stderr == (
+        f"deleted session {sid}: all 2 messages of its transcript, not only the window\n"
+    )
     assert memory.memory(sid).messages == []
     assert memory.sessions(namespace) == []
 
@@ -181,9 +183,13 @@ def test_clear_asks_on_a_terminal(memory, memory_url, sid, tmp_path, answer, kep
         stderr.seek(0)
         said = stderr.read()
     os.close(master)
-    assert said.startswith(f"delete session {sid} (2 messages) from the memory server at ")
+    assert said.startswith(
+        f"delete session {sid} (every one of its 2 messages, not only the window) "
+        "from the memory server at "
+    )
     assert len(memory.memory(sid).messages) == (2 if kept else 0)
-    assert said.endswith(f"kept session {sid}\n" if kept else f"deleted session {sid}\n")
+    deleted = f"deleted session {sid}: all 2 messages of its transcript, not only the window\n"
+    assert said.endswith(f"kept session {sid}\n" if kept else deleted)
 
 
 def test_history_is_coloured_on_a_terminal_unless_no_color(memory, memory_url, sid) -> None:
@@ -301,7 +307,9 @@ def test_embedded_sessions_history_and_clear_use_the_data_dirs_file(
     scripted_llm.script[:] = [" Hi Bob."]
     assert cli("ask", "-s", sid, "hi im bob", env=embedded).exit_code == 0
     assert cli("sessions", env=embedded).stdout == f"{sid}\t2 messages\tno summary\n"
-    assert cli("history", sid, env=embedded).stdout == "Human: hi im bob\nAI: Hi Bob.\n"
+    assert cli("history", "--window", sid, env=embedded).stdout == (
+        "Human: hi im bob\nAI: Hi Bob.\n"
+    )
     assert cli("clear", "-y", sid, env=embedded).exit_code == 0
     assert cli("sessions", env=embedded).stdout == ""
 

@@ -353,7 +353,7 @@ def bundled_model_environ(pty_environ: dict[str, str], *, embedded: bool) -> dic
 def stored_answers(environ: dict[str, str], session_id: str) -> list[str]:
     """The AI's turns in the embedded memory file, read by `chatcli history`."""
     done = subprocess.run(
-        [sys.executable, "-m", "chatcli", "history", session_id, "--raw"],
+        [sys.executable, "-m", "chatcli", "history", "--window", session_id, "--raw"],
         env=environ,
         cwd=str(REPO),
         capture_output=True,

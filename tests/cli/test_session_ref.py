@@ -43,13 +43,15 @@ def test_clear_takes_a_unique_prefix(cli, memory, namespace, sid) -> None:
     seed(memory, f"{sid}-only", namespace)
     result = cli("clear", "-y", sid)
     assert result.exit_code == 0, result.stderr
-    assert result.stderr == f"deleted session {sid}-only\n"
+    assert result.stderr == (
+        f"deleted session {sid}-only: all 2 messages of its transcript, not only the window\n"
+    )
     assert memory.memory(f"{sid}-only").is_empty
 
 
 def test_history_takes_a_unique_prefix(cli, memory, namespace, sid) -> None:
     seed(memory, f"{sid}-only", namespace)
-    assert cli("history", sid).stdout == "Human: hi im bob\nAI: Hi Bob.\n"
+    assert cli("history", "--window", sid).stdout == "Human: hi im bob\nAI: Hi Bob.\n"
 
 
 def test_an_ambiguous_prefix_is_a_one_line_usage_error(cli, memory, namespace, sid) -> None:
@@ -93,4 +95,4 @@ def test_a_prefix_is_matched_only_in_the_namespace(cli, memory, namespace, sid) 
 def test_embedded_memory_takes_a_prefix_too(cli, scripted_llm, sid) -> None:
     embedded = {"CHATCLI_MEMORY_URL": None, "CHATCLI_MEMORY_NAMESPACE": None}
     assert cli("ask", "-s", f"{sid}-long-id", "hi", env=embedded).exit_code == 0
-    assert cli("history", sid, env=embedded).stdout.startswith("Human: hi\n")
+    assert cli("history", "--window", sid, env=embedded).stdout.startswith("Human: hi\n")
