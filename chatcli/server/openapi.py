@@ -287,24 +287,41 @@ def _json_body(schema: Schema) -> Schema:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
-def transcript(settings: ServerSettings) -> dict[str, Any]:
+def _extension(
+    settings: ServerSettings,
+    ok: Schema,
+    parts: tuple[dict[int | str, Schema], ...],
+    parameters: list[Schema],
+    body: Schema | None = None,
+) -> dict[str, Any]:
+    """One chatcli extension route's declaration: its answers, parameters and body."""
+    extra: dict[str, Any] = {"parameters": parameters}
+    if body is not None:
+        extra["requestBody"] = _json_body(body)
     return {
-        "responses": _responses(settings, _ok(PAGE_SCHEMA), ON_SESSION),
+        "responses": _responses(settings, ok, *parts),
         "tags": EXTENSIONS,
-        "openapi_extra": {
-            "parameters": [
-                _path_id(),
-                {
-                    "name": "after",
-                    "in": "query",
-                    "required": False,
-                    "description": "The `next` of the previous page.",
-                    "schema": {"type": "string", "pattern": validation.CURSOR_SCHEMA_PATTERN},
-                },
-                _range("limit", validation.MAX_TRANSCRIPT_PAGE, validation.DEFAULT_TRANSCRIPT_PAGE),
-            ]
-        },
+        "openapi_extra": extra,
     }
+
+
+def transcript(settings: ServerSettings) -> dict[str, Any]:
+    return _extension(
+        settings,
+        _ok(PAGE_SCHEMA),
+        (ON_SESSION,),
+        [
+            _path_id(),
+            {
+                "name": "after",
+                "in": "query",
+                "required": False,
+                "description": "The `next` of the previous page.",
+                "schema": {"type": "string", "pattern": validation.CURSOR_SCHEMA_PATTERN},
+            },
+            _range("limit", validation.MAX_TRANSCRIPT_PAGE, validation.DEFAULT_TRANSCRIPT_PAGE),
+        ],
+    )
 
 
 def import_transcript(settings: ServerSettings) -> dict[str, Any]:
@@ -355,22 +372,13 @@ def import_transcript(settings: ServerSettings) -> dict[str, Any]:
             "skipped": {"type": "integer"},
         },
     }
-    return {
-        "responses": _responses(settings, _ok(added), ON_SESSION, TOO_LARGE),
-        "tags": EXTENSIONS,
-        "openapi_extra": {
-            "parameters": [_path_id(), _namespace()],
-            "requestBody": _json_body(body),
-        },
-    }
+    return _extension(
+        settings, _ok(added), (ON_SESSION, TOO_LARGE), [_path_id(), _namespace()], body
+    )
 
 
 def get_message(settings: ServerSettings) -> dict[str, Any]:
-    return {
-        "responses": _responses(settings, _ok(ENTRY_SCHEMA), NO_MESSAGE),
-        "tags": EXTENSIONS,
-        "openapi_extra": {"parameters": [_path_id(), _path_message_id()]},
-    }
+    return _extension(settings, _ok(ENTRY_SCHEMA), (NO_MESSAGE,), [_path_id(), _path_message_id()])
 
 
 def edit_message(settings: ServerSettings) -> dict[str, Any]:
@@ -385,22 +393,17 @@ def edit_message(settings: ServerSettings) -> dict[str, Any]:
             }
         },
     }
-    return {
-        "responses": _responses(settings, _ok(ENTRY_SCHEMA), NO_MESSAGE, TOO_LARGE),
-        "tags": EXTENSIONS,
-        "openapi_extra": {
-            "parameters": [_path_id(), _path_message_id()],
-            "requestBody": _json_body(body),
-        },
-    }
+    return _extension(
+        settings,
+        _ok(ENTRY_SCHEMA),
+        (NO_MESSAGE, TOO_LARGE),
+        [_path_id(), _path_message_id()],
+        body,
+    )
 
 
 def delete_message(settings: ServerSettings) -> dict[str, Any]:
-    return {
-        "responses": _responses(settings, _ok(OK_SCHEMA), NO_MESSAGE),
-        "tags": EXTENSIONS,
-        "openapi_extra": {"parameters": [_path_id(), _path_message_id()]},
-    }
+    return _extension(settings, _ok(OK_SCHEMA), (NO_MESSAGE,), [_path_id(), _path_message_id()])
 
 
 def fork(settings: ServerSettings) -> dict[str, Any]:
@@ -425,11 +428,10 @@ def fork(settings: ServerSettings) -> dict[str, Any]:
         },
     }
     conflict = _error("`to` already has data, or is the session forked: fork into a new id")
-    return {
-        "responses": _responses(settings, _ok(forked), NO_MESSAGE, TOO_LARGE, {409: conflict}),
-        "tags": EXTENSIONS,
-        "openapi_extra": {
-            "parameters": [_path_id(), _namespace()],
-            "requestBody": _json_body(body),
-        },
-    }
+    return _extension(
+        settings,
+        _ok(forked),
+        (NO_MESSAGE, TOO_LARGE, {409: conflict}),
+        [_path_id(), _namespace()],
+        body,
+    )
