@@ -327,6 +327,49 @@ def rename(ctx: typer.Context, session: SessionArg, new: NewSessionArg) -> None:
     run(ctx, {}, naming_session(partial(rename_session, to=new), session))
 
 
+# export and import: moving whole sessions between memories (chatcli.transfer).
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    sessions: Annotated[
+        list[str] | None, typer.Argument(help="Session ids (or unique prefixes) to export.")
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every session in the configured namespace.")
+    ] = False,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write here (default, or -: stdout)."),
+    ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option("--format", help="jsonl (for import; the default) or markdown (for reading)."),
+    ] = "jsonl",
+) -> None:
+    """Write sessions, whole transcripts with ids and times, as JSON Lines or Markdown."""
+    from chatcli.transfer import export_sessions
+
+    command = partial(export_sessions, sessions=sessions or [], every=every, output=output, fmt=fmt)
+    run(ctx, {}, command)
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(metavar="FILE", help="An export file, or - for stdin.")],
+    rename: Annotated[
+        str | None,
+        typer.Option("--as", metavar="NEW", help="Import the file's one session as NEW."),
+    ] = None,
+) -> None:
+    """Add an export's sessions to this memory; messages it holds already are skipped."""
+    from chatcli.transfer import import_sessions
+
+    run(ctx, {}, partial(import_sessions, file=file, rename=rename))
+
+
 @app.command()
 def models(ctx: typer.Context, model: ModelOpt = None, llm: LLMOpt = None) -> None:
     """List the configured provider's models (* marks the one used) and the local model."""
