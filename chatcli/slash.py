@@ -10,19 +10,29 @@ from dataclasses import dataclass
 
 COMMANDS: dict[str, str] = {
     "help": "show these commands",
-    "history": "show this session's summary and messages",
+    "history": "show this session's summary and every message, with its id",
     "summary": "show the summary the memory server keeps for this session",
     "sessions": "list the memory server's sessions",
     "session": "/session ID: switch to session ID (new if unknown); alone: show the current one",
     "new": "start a new session",
     "clear": "delete this session's memory on the server",
+    "undo": "remove the last exchange: your last message and its answer",
+    "retry": "ask the last question again and replace its answer",
+    "forget": "/forget ID: remove one message (the ids are in /history)",
+    "fork": "/fork NEW: copy this session into session NEW and switch to it",
     "edit": "write the next message in $VISUAL or $EDITOR; saving it sends it",
     "copy": "copy the last answer to the clipboard",
     "verbose": "toggle LangChain's chain trace (on stderr)",
     "exit": "leave (also /quit or Ctrl-D)",
 }
 ALIASES: dict[str, str] = {"quit": "exit", "q": "exit", "h": "help", "?": "help"}
-TAKES_ARGUMENT = frozenset({"session"})
+TAKES_ARGUMENT = frozenset({"session", "forget", "fork"})
+NEEDS_ARGUMENT: dict[str, str] = {
+    "forget": "/forget takes a message id: see /history for them",
+    "fork": "/fork takes the new session's id: /fork NEW",
+}
+"""What a command that cannot run without its argument says when it has none."""
+NAMES_SESSION = frozenset({"session", "fork"})
 
 BLOCK = '"""'
 
@@ -59,7 +69,7 @@ def parse_slash(text: str) -> Slash:
     arg = rest.strip() or None
     if name not in COMMANDS:
         return Slash("unknown", typed, f"unknown command /{word}: type /help for the commands")
-    if name == "session" and arg is not None:
+    if name in NAMES_SESSION and arg is not None:
         problem = session_id_problem(arg)
         if problem:
             return Slash(name, arg, problem)

@@ -111,7 +111,7 @@ def markdown_lines(session: ExportedSession) -> Iterator[str]:
         yield "## Messages"
         yield ""
     for message in session.messages:
-        mark = " (summarized)" if message.summarized else ""
+        mark = ", summarized" if message.summarized else ""
         when = utc_time(message.created_at)
         yield f"**{message.role}** ({when}{mark}): {message.content.strip()}"
         yield ""

@@ -12,17 +12,22 @@ from typing import TYPE_CHECKING
 from chatcli.answers import Answer, MarkdownAnswer, PlainAnswer
 from chatcli.config import Settings
 from chatcli.env import Environment
-from chatcli.errors import ChatcliError, unexpected
+from chatcli.errors import ChatcliError, NeedsChatcliServer, UsageError, unexpected
 from chatcli.repl.inputs import InputSource
-from chatcli.slash import BlockReader, Slash, help_text, parse_line
+from chatcli.repl.record import history_lines, last_exchange, preview
+from chatcli.slash import NEEDS_ARGUMENT, BlockReader, Slash, help_text, parse_line
 
 if TYPE_CHECKING:
     from chatcli.conversation import Conversation
     from chatcli.memory.protocol import MemoryClient
+    from chatcli.memory.session import TranscriptMessage
 
 SESSIONS_SHOWN = 20
 """/sessions shows the most recent ones; `chatcli sessions` pages through all of them."""
 SESSIONS_PAGE = 1000
+HISTORY_SHOWN = 50
+"""/history shows the most recent messages; `chatcli history` shows the whole record."""
+TRANSCRIPT_PAGE = 1000
 
 
 class Chat:
@@ -81,8 +86,9 @@ class Chat:
                 continue
             self.send(parsed)
 
-    def send(self, text: str) -> None:
-        """One turn; whatever goes wrong is one line on stderr and the REPL carries on."""
+    def send(self, text: str) -> bool:
+        """One turn; whatever goes wrong is one line on stderr and the REPL carries on.
+        True when the turn was answered (and so saved)."""
         answer_view = self._new_answer()
         self.answer = answer_view
         try:
@@ -90,15 +96,15 @@ class Chat:
         except KeyboardInterrupt:
             answer_view.cancel()
             self.cancelled()
-            return
+            return False
         except ChatcliError as exc:
             answer_view.cancel()
             self.error(exc.message)
-            return
+            return False
         except Exception as exc:  # a chat must survive a bug in one turn
             answer_view.cancel()
             self.error(unexpected(exc))
-            return
+            return False
         finally:
             self.answer = None
         self.remember()
@@ -108,6 +114,7 @@ class Chat:
         except KeyboardInterrupt:
             # The turn is saved by now; only its display is cut short.
             answer_view.cancel()
+        return True
 
     def command(self, slash: Slash) -> bool:
         """Run a slash command; False means leave the REPL."""
@@ -129,14 +136,85 @@ class Chat:
         self.say(help_text())
 
     def _cmd_history(self, arg: str | None) -> None:
-        from chatcli.render import console_for, print_transcript
-
         memory = self.client.memory(self.session_id)
-        if memory.is_empty:
+        try:
+            messages = self._transcript()
+        except NeedsChatcliServer:
+            # A Motörhead keeps no record under its window: show the window it has.
+            from chatcli.render import console_for, print_transcript
+
+            if memory.is_empty:
+                self.status(f"session {self.session_id} has no messages yet")
+                return
+            console = console_for(self.env, self.env.stdout, force_plain=self.raw)
+            print_transcript(console, memory, raw=self.raw)
+            return
+        if not messages and memory.summary is None:
             self.status(f"session {self.session_id} has no messages yet")
             return
-        console = console_for(self.env, self.env.stdout, force_plain=self.raw)
-        print_transcript(console, memory, raw=self.raw)
+        shown = messages[-HISTORY_SHOWN:]
+        hidden = len(messages) - len(shown)
+        if hidden:
+            self.status(
+                f"{hidden} earlier messages not shown: see `chatcli history {self.session_id}`"
+            )
+        for line in history_lines(memory.summary, shown):
+            self.say(line)
+
+    def _cmd_undo(self, arg: str | None) -> None:
+        exchange = last_exchange(self._transcript())
+        if not exchange:
+            self.status(f"nothing to undo: session {self.session_id} has no message of yours")
+            return
+        self._forget_all(exchange)
+        self.last_answer = None
+        answer = "and its answer" if len(exchange) > 1 else "(it had no answer)"
+        self.status(f'removed the last exchange: "{preview(exchange[0].content)}" {answer}')
+
+    def _cmd_retry(self, arg: str | None) -> None:
+        """The old exchange goes first, so the new answer is asked without it; if the new
+        turn fails or is cancelled, the old one is put back with its own ids and times."""
+        exchange = last_exchange(self._transcript())
+        if not exchange:
+            self.status(f"nothing to retry: session {self.session_id} has no question yet")
+            return
+        self._forget_all(exchange)
+        self.status(f'asking again: "{preview(exchange[0].content)}"')
+        if not self.send(exchange[0].content):
+            namespace = self.settings.memory.namespace
+            self.client.import_messages(self.session_id, exchange, namespace=namespace)
+            self.status("kept the earlier answer")
+
+    def _cmd_forget(self, arg: str | None) -> None:
+        if arg is None:
+            raise UsageError(NEEDS_ARGUMENT["forget"])
+        self.client.forget(self.session_id, arg)
+        self.status(f"forgot message {arg}")
+
+    def _cmd_fork(self, arg: str | None) -> None:
+        if arg is None:
+            raise UsageError(NEEDS_ARGUMENT["fork"])
+        source = self.session_id
+        count = self.client.fork(source, arg, namespace=self.settings.memory.namespace)
+        self._switch(arg)
+        self.remember()
+        messages = "1 message" if count == 1 else f"{count} messages"
+        self.status(f"forked session {source} into {arg} ({messages}); now in session {arg}")
+
+    def _transcript(self) -> list[TranscriptMessage]:
+        """This session's whole record, oldest first."""
+        page = self.client.transcript(self.session_id, limit=TRANSCRIPT_PAGE)
+        messages = list(page.messages)
+        while page.next is not None:
+            page = self.client.transcript(self.session_id, after=page.next, limit=TRANSCRIPT_PAGE)
+            messages += page.messages
+        return messages
+
+    def _forget_all(self, messages: list[TranscriptMessage]) -> None:
+        """Newest first, so a cut-short undo leaves a question without its answer, never
+        an answer without its question."""
+        for message in reversed(messages):
+            self.client.forget(self.session_id, message.id)
 
     def _cmd_summary(self, arg: str | None) -> None:
         memory = self.client.memory(self.session_id)
@@ -265,6 +343,10 @@ HANDLERS: dict[str, Handler] = {
     "session": Chat._cmd_session,
     "new": Chat._cmd_new,
     "clear": Chat._cmd_clear,
+    "undo": Chat._cmd_undo,
+    "retry": Chat._cmd_retry,
+    "forget": Chat._cmd_forget,
+    "fork": Chat._cmd_fork,
     "edit": Chat._cmd_edit,
     "copy": Chat._cmd_copy,
     "verbose": Chat._cmd_verbose,

@@ -513,3 +513,140 @@ def test_copy_without_a_clipboard_says_so_in_one_line(tmp_path, environ, scripte
 def test_copy_before_any_answer_says_there_is_none(environ, sid) -> None:
     result = chat(environ, "-s", sid, input="/copy\n")
     assert "no answer to copy yet" in result.stderr.splitlines()
+
+
+# The whole record from the REPL: /undo, /retry, /forget, /fork, /history with ids.
+
+
+def test_undo_removes_the_last_exchange_and_says_which(environ, scripted_llm, memory, sid) -> None:
+    scripted_llm.script[:] = [" Hi Bob.", " Bob."]
+    result = chat(environ, "-s", sid, input="hi im bob\nwhats my name?\n/undo\n")
+    assert 'removed the last exchange: "whats my name?" and its answer' in result.stderr
+    assert memory.memory(sid).messages == [("Human", "hi im bob"), ("AI", " Hi Bob.")]
+    assert [m.content for m in memory.transcript(sid).messages] == ["hi im bob", " Hi Bob."]
+
+
+def test_undo_with_nothing_to_undo_says_so(environ, sid) -> None:
+    result = chat(environ, "-s", sid, input="/undo\n")
+    assert result.exit_code == 0
+    assert f"nothing to undo: session {sid} has no message of yours" in result.stderr
+
+
+def test_retry_replaces_the_last_answer(environ, scripted_llm, memory, sid) -> None:
+    scripted_llm.script[:] = [" Hi Bob.", " Hello again, Bob."]
+    result = chat(environ, "-s", sid, input="hi im bob\n/retry\n")
+    assert 'asking again: "hi im bob"' in result.stderr
+    assert result.stdout == "Hi Bob.\nHello again, Bob.\n"
+    assert memory.memory(sid).messages == [("Human", "hi im bob"), ("AI", " Hello again, Bob.")]
+
+
+def test_retry_asks_without_the_answer_it_replaces(environ, scripted_llm, sid) -> None:
+    scripted_llm.script[:] = [" Hi Bob.", " Hello again, Bob."]
+    chat(environ, "-s", sid, input="hi im bob\n/retry\n")
+    assert "Hi Bob." not in scripted_llm.requests[-1].prompt
+
+
+def test_a_retry_that_fails_keeps_the_earlier_exchange(environ, scripted_llm, memory, sid) -> None:
+    memory.append(sid, [("Human", "hi im bob"), ("AI", " Hi Bob.")])
+    before = memory.transcript(sid).messages
+    scripted_llm.fail_next = 10
+    result = chat(environ, "-s", sid, input="/retry\n")
+    assert "kept the earlier answer" in result.stderr
+    assert memory.transcript(sid).messages == before
+
+
+def test_retry_with_no_question_says_so(environ, sid) -> None:
+    result = chat(environ, "-s", sid, input="/retry\n")
+    assert f"nothing to retry: session {sid} has no question yet" in result.stderr
+
+
+def test_forget_removes_one_message_by_id(environ, memory, sid) -> None:
+    memory.append(sid, [("Human", "keep"), ("Human", "drop"), ("Human", "keep too")])
+    drop = memory.transcript(sid).messages[1].id
+    result = chat(environ, "-s", sid, input=f"/forget {drop}\n")
+    assert f"forgot message {drop}" in result.stderr
+    assert [m.content for m in memory.transcript(sid).messages] == ["keep", "keep too"]
+
+
+def test_forget_of_an_unknown_id_is_one_error_line_and_the_repl_goes_on(
+    environ, memory, sid
+) -> None:
+    memory.append(sid, [("Human", "keep")])
+    result = chat(environ, "-s", sid, input="/forget nosuchmessage\n/session\n")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("chatcli: error:")]
+    assert len(errors) == 1 and "no message" in errors[0]
+    assert result.stdout == f"{sid}\n"
+
+
+def test_forget_without_an_id_says_how(environ, sid) -> None:
+    result = chat(environ, "-s", sid, input="/forget\n")
+    assert "/forget takes a message id: see /history for them" in result.stderr
+
+
+def test_fork_copies_the_session_and_the_chat_goes_on_in_the_copy(
+    environ, scripted_llm, memory, sid
+) -> None:
+    scripted_llm.script[:] = [" Hi Bob.", " Bob."]
+    fork = f"{sid}-fork"
+    result = chat(environ, "-s", sid, input=f"hi im bob\n/fork {fork}\nwhats my name?\n")
+    assert f"forked session {sid} into {fork} (2 messages); now in session {fork}" in result.stderr
+    assert len(memory.memory(sid).messages) == 2
+    assert [m for _, m in memory.memory(fork).messages] == [
+        "hi im bob",
+        " Hi Bob.",
+        "whats my name?",
+        " Bob.",
+    ]
+
+
+def test_fork_makes_the_copy_the_session_to_continue(environ, scripted_llm, sid) -> None:
+    scripted_llm.script[:] = [" Hi Bob."]
+    chat(environ, "-s", sid, input=f"hi im bob\n/fork {sid}-fork\n")
+    assert last_session(Environment.from_environ(environ)) == f"{sid}-fork"
+
+
+def test_fork_into_a_session_with_data_is_an_error(environ, memory, sid) -> None:
+    memory.append(sid, [("Human", "one")])
+    memory.append(f"{sid}-taken", [("Human", "other")])
+    result = chat(environ, "-s", sid, input=f"/fork {sid}-taken\n/session\n")
+    assert "already has data" in result.stderr
+    assert result.stdout == f"{sid}\n"
+
+
+def test_fork_to_a_bad_id_is_refused_before_any_request(environ, sid) -> None:
+    result = chat(environ, "-s", sid, input="/fork has space\n")
+    assert "invalid session id" in result.stderr
+
+
+def test_history_shows_each_message_with_its_id(environ, memory, sid) -> None:
+    memory.append(sid, [("Human", "hi im bob"), ("AI", " Hi Bob.")])
+    ids = [m.id for m in memory.transcript(sid).messages]
+    result = chat(environ, "-s", sid, input="/history\n")
+    assert result.stdout == f"[{ids[0]}] Human: hi im bob\n[{ids[1]}] AI: Hi Bob.\n"
+
+
+def test_history_keeps_the_summary_first(environ, memory, sid) -> None:
+    memory.append(sid, [("Human", "hi")], context="The human is called Bob.")
+    result = chat(environ, "-s", sid, input="/history\n")
+    assert result.stdout.startswith("Summary: The human is called Bob.\n\n[")
+
+
+@pytest.mark.parametrize("command", ["/undo", "/retry", "/forget m1", "/fork other"])
+def test_against_a_motorhead_the_record_commands_say_what_they_need(
+    environ, motorhead_like, sid, command
+) -> None:
+    motorhead_like.sessions[sid] = [{"role": "Human", "content": "hi"}]
+    env = {**environ, "CHATCLI_MEMORY_URL": motorhead_like.url}
+    result = chat(env, "-s", sid, input=f"{command}\n/session\n")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("chatcli: error:")]
+    assert len(errors) == 1
+    assert "need chatcli's memory server (`chatcli serve`)" in errors[0]
+    assert result.stdout == f"{sid}\n"
+    assert motorhead_like.sessions[sid] == [{"role": "Human", "content": "hi"}]
+
+
+def test_against_a_motorhead_history_shows_its_window(environ, motorhead_like, sid) -> None:
+    motorhead_like.sessions[sid] = [{"role": "Human", "content": "hi"}]
+    env = {**environ, "CHATCLI_MEMORY_URL": motorhead_like.url}
+    result = chat(env, "-s", sid, input="/history\n")
+    assert result.stdout == "Human: hi\n"

@@ -237,6 +237,33 @@ def test_clear_deletes_the_session_once_confirmed(pty_environ, serve, sid) -> No
     assert humans(serve, sid) == []
 
 
+def answers(serve: ServeProcess, session_id: str) -> list[str]:
+    data = httpx.get(f"{serve.url}/sessions/{session_id}/memory").json()
+    return [m["content"] for m in reversed(data["messages"]) if m["role"] == "AI"]
+
+
+def test_undo_retry_and_fork_on_a_terminal(pty_environ, scripted_llm, serve, sid) -> None:
+    scripted_llm.script[:] = [" Hi Bob.", " Your name is Bob.", " Hello again, Bob.", " Bye."]
+    child = spawn(pty_environ, "-s", sid)
+    child.sendline("hi im bob")
+    answered(child, "Hi Bob")
+    child.sendline("whats my name?")
+    answered(child, "Your name is Bob")
+    child.sendline("/undo")
+    answered(child, 'removed the last exchange: "whats my name\\?" and its answer')
+    child.sendline("/retry")
+    child.expect('asking again: "hi im bob"')
+    answered(child, "Hello again, Bob")
+    child.sendline(f"/fork {sid}-fork")
+    answered(child, f"now in session {sid}-fork")
+    child.sendline("bye")
+    answered(child, "Bye")
+    assert leave(child) == 0
+
+    assert (humans(serve, sid), answers(serve, sid)) == (["hi im bob"], [" Hello again, Bob."])
+    assert humans(serve, f"{sid}-fork") == ["hi im bob", "bye"]
+
+
 class TmuxScreen:
     """A chatcli command (the REPL unless told) in a tmux pane of its own server: what is on
     the screen, not the bytes sent. With `hold`, the pane stays once the command has left,

@@ -127,3 +127,19 @@ def test_an_invalid_session_id_is_refused_in_the_servers_words() -> None:
     from chatcli.server.validation import ID_RULE
 
     assert session_id_problem("a b") == f"invalid session id 'a b': {ID_RULE}"
+
+
+def test_fork_takes_the_new_sessions_id() -> None:
+    assert parse_line("/fork  work-2 ") == Slash("fork", "work-2")
+
+
+def test_fork_to_an_invalid_id_is_refused_in_the_servers_words() -> None:
+    assert parse_line("/fork a/b") == Slash("fork", "a/b", session_id_problem("a/b"))
+
+
+def test_forget_takes_a_message_id() -> None:
+    assert parse_line("/forget 01m8st78kp000001") == Slash("forget", "01m8st78kp000001")
+
+
+def test_undo_takes_no_argument() -> None:
+    assert parse_line("/undo 2") == Slash("undo", "2", "/undo takes no argument")

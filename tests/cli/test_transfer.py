@@ -140,5 +140,5 @@ def test_markdown_shows_the_summary_and_each_message_with_its_time() -> None:
     text = "\n".join(markdown_lines(exported(HI, ANSWER)))
     assert "# Session s1" in text
     assert "Bob said hello." in text
-    assert "**Human** (2023-11-14 22:13:20 UTC (summarized)): héllo" in text
+    assert "**Human** (2023-11-14 22:13:20 UTC, summarized): héllo" in text
     assert "**AI** (2023-11-14 22:13:21 UTC): hi there" in text
