@@ -25,7 +25,6 @@ from chatcli.memory.session import TranscriptMessage
 from tests.cli.conftest import read_pty
 from tests.support.motorhead_like import MotorheadLike
 
-NOW_MS = int(time.time() * 1000)
 DAY_MS = 86_400_000
 
 
@@ -72,7 +71,13 @@ def motorhead(cli, motorhead_like: MotorheadLike):
 
 
 def message(mid: str, role: str, content: str, *, ago_ms: int = 0, summarized: bool = False):
-    return TranscriptMessage(mid, role, content, NOW_MS - ago_ms, summarized)
+    """Stamped when the test makes it: `--since 90s` must not depend on when the module
+    was collected."""
+    return TranscriptMessage(mid, role, content, now_ms() - ago_ms, summarized)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def seeded(client: MemoryClient, sid: str) -> list[TranscriptMessage]:
@@ -158,7 +163,7 @@ def test_history_since_an_age_leaves_out_older_messages(chatcli, held, sid, sinc
 
 def test_history_since_an_iso_date_includes_that_day(chatcli, held, sid) -> None:
     seeded(held.client, sid)
-    three_days_ago = time.strftime("%Y-%m-%d", time.localtime((NOW_MS - 3 * DAY_MS) / 1000))
+    three_days_ago = time.strftime("%Y-%m-%d", time.localtime((now_ms() - 3 * DAY_MS) / 1000))
     data = json.loads(chatcli("history", "--json", "--since", three_days_ago, sid).stdout)
     assert data["total"] == 4
     assert len(data["messages"]) == 4
