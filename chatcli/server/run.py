@@ -4,7 +4,10 @@ Everything that can be wrong is checked before uvicorn starts, and each failure 
 of the server's errors (chatcli.server.errors) with one line naming the fix: a public
 bind without a key (exit 2), an unreachable store or a port in use (exit 1). The socket
 is bound here rather than by uvicorn for that reason. Ctrl-C and SIGTERM stop the
-server cleanly with exit 0.
+server cleanly with exit 0: uvicorn stops accepting, lets in-flight requests finish (for
+up to GRACEFUL_SECONDS), then the app's lifespan stops the compactor, which cancels its
+summaries and releases the session locks it holds. With `--workers N` (workers.py) this
+process binds the socket and supervises N serving processes that inherit it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import errno
 import ipaddress
 import signal
 import socket
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
 
 from chatcli.config import Settings, resolve_provider
 from chatcli.env import Environment
@@ -23,32 +27,73 @@ from chatcli.errors import ChatcliError
 from chatcli.server.errors import ServeError, SetupError, StoreUnavailable
 
 if TYPE_CHECKING:
+    from chatcli.server.store import Store
     from chatcli.server.summary import Summarizer
 
 GRACEFUL_SECONDS = 10
+"""uvicorn's bound on in-flight requests at shutdown; the compactor then releases its locks."""
 
 
 def serve(env: Environment, settings: Settings) -> None:
     server_settings = settings.server
     check_exposure(server_settings.host, server_settings.api_key, server_settings.allow_public)
+    check_workers(server_settings.workers)
+    if server_settings.workers > 1:
+        from chatcli.server.workers import serve_workers
 
+        serve_workers(env, settings)
+        return
+    server, store = build_server(settings, env.stderr, env.no_color)
+    sock = bind(server_settings.host, server_settings.port)
+    announce(env, settings, sock)
+    try:
+        asyncio.run(_serve(server, store, sock))
+    finally:
+        sock.close()
+
+
+def build_server(
+    settings: Settings, stderr: IO[str], no_color: bool, *, multiprocess: bool = False
+) -> tuple[Any, Store]:
+    """The uvicorn server of one serving process, and the store it opened (not yet pinged);
+    `multiprocess` for a worker of `--workers N`, whose metrics go to the shared files."""
     import uvicorn
 
     from chatcli.server.app import create_app
     from chatcli.server.compactor import build_compactor
     from chatcli.server.http_limits import HttpLimits, uvicorn_options
-    from chatcli.server.stores import describe, open_store
+    from chatcli.server.metrics import Metrics
+    from chatcli.server.stores import open_store
 
+    server_settings = settings.server
     store = open_store(server_settings)
     compactor = build_compactor(store, settings, worker_processes=True)
     if compactor is not None:
         warm_summarizer(compactor.summarizer)
-    app = create_app(store, server_settings, compactor)
-    sock = bind(server_settings.host, server_settings.port)
+    app = create_app(store, server_settings, compactor, Metrics(multiprocess=multiprocess))
+    config = uvicorn.Config(
+        app,
+        log_config=logging_config(stderr, no_color),
+        log_level=server_settings.log_level,
+        access_log=True,
+        lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        **uvicorn_options(HttpLimits.from_settings(server_settings)),
+    )
+    return uvicorn.Server(config), store
+
+
+def announce(env: Environment, settings: Settings, sock: socket.socket) -> None:
+    """The start-up line: where, on what, and how."""
+    from chatcli.server.stores import describe
+
+    server_settings = settings.server
     url = base_url(server_settings.host, sock.getsockname()[1])
+    workers = server_settings.workers
     print(
         f"chatcli serve: listening on {url} (store {describe(server_settings)}, "
         f"window {server_settings.window}, summarizer {summarizer_label(settings)}"
+        f"{f', {workers} workers' if workers > 1 else ''}"
         f"{', API key required' if server_settings.api_key else ''}); docs at {url}/docs",
         file=env.stderr,
         flush=True,
@@ -60,27 +105,21 @@ def serve(env: Environment, settings: Settings) -> None:
             file=env.stderr,
             flush=True,
         )
-    config = uvicorn.Config(
-        app,
-        log_config=logging_config(env),
-        log_level=server_settings.log_level,
-        access_log=True,
-        lifespan="on",
-        timeout_graceful_shutdown=GRACEFUL_SECONDS,
-        **uvicorn_options(HttpLimits.from_settings(server_settings)),
-    )
-    server = uvicorn.Server(config)
-    try:
-        asyncio.run(_serve(server, store, sock))
-    finally:
-        sock.close()
 
 
-async def _serve(server: Any, store: Any, sock: socket.socket) -> None:
+def check_workers(workers: int) -> None:
+    if workers < 1:
+        raise SetupError(f"server.workers must be at least 1, got {workers}: fix --workers")
+
+
+async def _serve(
+    server: Any, store: Store, sock: socket.socket, on_ready: Callable[[], None] | None = None
+) -> None:
     """Ping the store on the loop that will use it, then serve until a signal.
 
     uvicorn re-raises the signal that stopped it once it has shut down; the handlers
     installed here absorb that, so Ctrl-C and SIGTERM end with exit 0, not 130 or -15.
+    `on_ready` is called once the store answered, just before serving.
     """
 
     def stop(*_: Any) -> None:
@@ -98,6 +137,8 @@ async def _serve(server: Any, store: Any, sock: socket.socket) -> None:
             raise StoreUnavailable(
                 str(exc) or f"the {store.name} memory store is not answering"
             ) from None
+        if on_ready is not None:
+            on_ready()
         if not server.should_exit:
             await server.serve(sockets=[sock])
     finally:
@@ -179,15 +220,15 @@ def summarizer_label(settings: Settings) -> str:
     return f"local {llm.local_model_path or 'bundled Gemma 3 270M'}"
 
 
-def logging_config(env: Environment) -> dict[str, Any]:
+def logging_config(stderr: IO[str], no_color: bool) -> dict[str, Any]:
     """uvicorn's own format, with its access lines on stderr too: stdout stays empty."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
     for handler in config["handlers"].values():
         handler.pop("stream", None)
-        handler["stream"] = env.stderr
-    if env.no_color:
+        handler["stream"] = stderr
+    if no_color:
         for formatter in config["formatters"].values():
             formatter["use_colors"] = False
     return config
