@@ -27,16 +27,16 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from chatcli.config import Settings
-from chatcli.env import Environment
 from chatcli.errors import ChatcliError
 from chatcli.server.errors import ServeError, ServerError
-from chatcli.server.run import GRACEFUL_SECONDS, announce, bind
+from chatcli.server.process import GRACEFUL_SECONDS
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """prometheus-client picks its multiprocess mode from this when it is first imported, so a
@@ -58,17 +58,18 @@ class _Worker:
     started: float
 
 
-def serve_workers(env: Environment, settings: Settings) -> None:
-    server_settings = settings.server
-    sock = bind(server_settings.host, server_settings.port)
+def serve_workers(
+    settings: Settings, sock: socket.socket, no_color: bool, announce: Callable[[], None]
+) -> None:
+    """Serve `sock` from settings.server.workers processes until a signal; `announce`
+    once they all started."""
     metrics_dir = tempfile.mkdtemp(prefix="chatcli-metrics-")
     try:
-        supervisor = Supervisor(settings, sock, metrics_dir, env.no_color)
+        supervisor = Supervisor(settings, sock, metrics_dir, no_color)
         supervisor.start()
-        announce(env, settings, sock)
+        announce()
         supervisor.supervise()
     finally:
-        sock.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
@@ -192,11 +193,11 @@ def run_worker(
     os.environ[MULTIPROC_ENV] = metrics_dir
     import asyncio
 
-    from chatcli.server.run import _serve, build_server
+    from chatcli.server.process import build_server, serve_until_signal
 
     try:
         server, store = build_server(settings, sys.stderr, no_color, multiprocess=True)
-        asyncio.run(_serve(server, store, sock, on_ready=lambda: reports.send(None)))
+        asyncio.run(serve_until_signal(server, store, sock, on_ready=lambda: reports.send(None)))
     except (ChatcliError, ServerError) as exc:
         with contextlib.suppress(OSError):
             reports.send(exc)
