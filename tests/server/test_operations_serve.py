@@ -30,6 +30,7 @@ from tests.support.procs import RedisServer, ServeProcess, start_serve
 from tests.support.scripted_openai import ScriptedOpenAI
 
 WAIT = 30.0
+OWN_DB = 11
 BLANK = [
     "PORT", "REDIS_URL", "MOTORHEAD_MAX_WINDOW_SIZE", "MOTORHEAD_MODEL", "OPENAI_BASE_URL",
     "CHATCLI_SERVER_API_KEY", "CHATCLI_SERVER_STORE", "CHATCLI_SERVER_DB", "CHATCLI_CONFIG",
@@ -116,9 +117,12 @@ def test_sigterm_releases_the_compaction_lock_it_holds(
     env = isolated(
         CHATCLI_LLM="openai", OPENAI_API_BASE=scripted_llm.base_url, OPENAI_API_KEY="sk-test"
     )
-    args = ["--store", "redis", "--redis-url", redis_proc.url, "--window", "4"]
-    served = start_serve(args, env=env)
-    raw = redis.Redis(port=redis_proc.port)
+    # A database of its own: sessions other tests left over the window would otherwise be
+    # resumed at start-up and hold every summary slot on the gated LLM before this one.
+    raw = redis.Redis(port=redis_proc.port, db=OWN_DB)
+    raw.flushdb()
+    url = f"redis://127.0.0.1:{redis_proc.port}/{OWN_DB}"
+    served = start_serve(["--store", "redis", "--redis-url", url, "--window", "4"], env=env)
     session = f"s-{uuid.uuid4().hex[:12]}"
     lock = f"chatcli:lock:{session}"
     try:
