@@ -426,6 +426,9 @@ def serve(
     model: ModelOpt = None,
     llm: LLMOpt = None,
     log_level: Annotated[str | None, typer.Option(help="critical..debug (default info).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes serving the port (default 1).")
+    ] = None,
 ) -> None:
     """Serve the Motörhead memory API (SQLite or Redis)."""
     from chatcli.server.run import serve as run_serve
@@ -444,6 +447,7 @@ def serve(
             "max_body_bytes": max_body_bytes,
             "summarize": summarize,
             "log_level": log_level,
+            "workers": workers,
         },
     }
     run(ctx, flags, run_serve, motorhead_env=True)

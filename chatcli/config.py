@@ -73,6 +73,8 @@ class ServerSettings:
     long_term_memory: bool = False
     summarize: bool = True
     log_level: LogLevel = "info"
+    workers: int = 1
+    pid_header: bool = False
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,9 @@ from chatcli.config import ServerSettings
 from chatcli.errors import first_line
 from chatcli.server import openapi
 from chatcli.server.errors import BadInput, StoreUnavailable
+from chatcli.server.metrics import Metrics, PidHeader, RecordRequests
 from chatcli.server.middleware import CompleteAllow
+from chatcli.server.operations import Readiness, add_operations
 from chatcli.server.service import MemoryService, now_ms
 from chatcli.server.store import Store
 
@@ -47,20 +49,32 @@ REPLAYED = {"Idempotent-Replayed": "true"}
 DRAIN_LIMIT = 64 * 1024 * 1024
 """An oversized body is read and dropped up to this much, so the client gets its 413
 instead of a reset connection; past it the connection is simply closed."""
-OPEN_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
-"""Readable without the API key, besides the GET / health check."""
+OPEN_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/ready"})
+"""Readable without the API key, besides the GET / health check (operations.py on /ready)."""
 
 
-def create_app(store: Store, settings: ServerSettings, compactor: Compactor | None) -> FastAPI:
+def create_app(
+    store: Store,
+    settings: ServerSettings,
+    compactor: Compactor | None,
+    metrics: Metrics | None = None,
+) -> FastAPI:
     service = MemoryService(store, settings, compactor)
+    metrics = metrics or Metrics()
+    readiness = Readiness(store)
+    if compactor is not None:
+        compactor.report_to(metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if compactor is not None:
             await compactor.start()
+        readiness.started = True
         try:
-            yield
+            async with metrics.running_refresher():
+                yield
         finally:
+            readiness.started = False
             try:
                 if compactor is not None:
                     await compactor.stop()
@@ -73,10 +87,14 @@ def create_app(store: Store, settings: ServerSettings, compactor: Compactor | No
         version="1",
         lifespan=lifespan,
     )
-    _add_error_handlers(app)
+    _add_error_handlers(app, metrics)
     app.add_middleware(CompleteAllow, routes=app.router.routes)
     if settings.api_key:
         app.add_middleware(RequireKey, key=settings.api_key)
+    app.add_middleware(RecordRequests, metrics=metrics)
+    if settings.pid_header:
+        app.add_middleware(PidHeader)
+    add_operations(app, readiness, metrics)
 
     @app.get("/", summary="Health check: the server's time in ms", **openapi.health(settings))
     async def health() -> Response:
@@ -241,7 +259,7 @@ def _too_large(limit: int) -> str:
     return f"the body is larger than the server's limit of {limit} bytes (server.max_body_bytes)"
 
 
-def _add_error_handlers(app: FastAPI) -> None:
+def _add_error_handlers(app: FastAPI, metrics: Metrics) -> None:
     """Every error as `{"error": "..."}`, never FastAPI's `{"detail": ...}` or a 422."""
 
     @app.exception_handler(BadInput)
@@ -265,6 +283,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         answers it and the connection stays usable, where the catch-all handler's
         middleware re-raises after answering (uvicorn then logs a traceback and drops
         the kept-alive connection)."""
+        metrics.store_failed()
         log.error("memory store unavailable: %s", exc.message)
         log.debug("memory store failure", exc_info=exc)
         return JSONResponse({"error": "the memory store is unavailable"}, status_code=503)

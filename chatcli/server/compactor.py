@@ -20,11 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
+from chatcli.server.errors import StoreUnavailable
 from chatcli.server.store import Pending, Store
 from chatcli.server.summary import failure_line
 
@@ -55,11 +57,46 @@ class Outcome(Enum):
     """Someone else holds (or held, and died with) the session's lock."""
 
 
+class CompactionObserver(Protocol):
+    """What the compactor tells whoever watches it (the server's metrics)."""
+
+    def compactions(self, running: int, queued: int, waiting_since: float | None) -> None:
+        """Summaries holding a lock now, sessions waiting for one, and when (unix seconds)
+        the longest-waiting of all these sessions was first seen over its window."""
+
+    def summary_failed(self, store_error: bool) -> None:
+        """An attempt failed; `store_error` when the store, not the LLM, failed it."""
+
+    def summary_retried(self) -> None:
+        """An attempt started again after a failure."""
+
+    def summarized(self, tokens: int) -> None:
+        """A summary of `tokens` tokens was committed."""
+
+
+class Unobserved:
+    """The observer of a compactor nobody watches."""
+
+    def compactions(self, running: int, queued: int, waiting_since: float | None) -> None:
+        pass
+
+    def summary_failed(self, store_error: bool) -> None:
+        pass
+
+    def summary_retried(self) -> None:
+        pass
+
+    def summarized(self, tokens: int) -> None:
+        pass
+
+
 @dataclass
 class _Job:
     """The one task compacting a session in this process, and its wake-up call."""
 
     task: asyncio.Task | None = None
+    since: float = field(default_factory=time.time)
+    """When this process saw the session over its window (unix seconds)."""
     again: bool = False
     """A POST arrived while the job ran: look at the session once more before finishing."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -88,6 +125,16 @@ class Compactor:
         self._stopping = False
         self._summarizing = 0
         """Compactions between taking the lock and letting it go, which `drain` waits for."""
+        self.observer: CompactionObserver = Unobserved()
+
+    def report_to(self, observer: CompactionObserver) -> None:
+        self.observer = observer
+        self._report()
+
+    def _report(self) -> None:
+        running = self._summarizing
+        since = min((job.since for job in self._jobs.values()), default=None)
+        self.observer.compactions(running, max(0, len(self._jobs) - running), since)
 
     def after_append(self, session_id: str, count: int) -> None:
         """Called by the API after each POST; returns at once, from the loop or any thread."""
@@ -138,6 +185,7 @@ class Compactor:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._jobs.clear()
+        self._report()
         if self.summarizer is not None:
             self.summarizer.close()
 
@@ -158,6 +206,7 @@ class Compactor:
         job.task = asyncio.get_running_loop().create_task(
             self._run(session_id, job), name=f"compact:{session_id}"
         )
+        self._report()
 
     async def _run(self, session_id: str, job: _Job) -> None:
         """Compact until the session is within the window; the only task for this session here."""
@@ -178,8 +227,10 @@ class Compactor:
                         failure_line(exc),
                         backoff,
                     )
+                    self.observer.summary_failed(isinstance(exc, StoreUnavailable))
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
+                    self.observer.summary_retried()
                     continue
                 backoff = first_backoff
                 if outcome is Outcome.LOCKED:
@@ -195,6 +246,7 @@ class Compactor:
         finally:
             if self._jobs.get(session_id) is job:
                 del self._jobs[session_id]
+                self._report()
 
     async def _compact_once(self, session_id: str) -> Outcome:
         """One summary under the lock."""
@@ -210,6 +262,7 @@ class Compactor:
             if not await self.store.try_lock(session_id, self.owner, self.lock_ttl):
                 return Outcome.LOCKED
             self._summarizing += 1
+            self._report()
             try:
                 if stale:
                     await self._rebuild_holding_lock(session_id)
@@ -221,9 +274,11 @@ class Compactor:
                 if not await self.store.refresh_lock(session_id, self.owner, self.lock_ttl):
                     # The lock expired and may be someone else's now: let them finish.
                     return Outcome.LOCKED
-                await self.store.commit_summary(pending, summary, tokens)
+                if await self.store.commit_summary(pending, summary, tokens):
+                    self.observer.summarized(tokens)
             finally:
                 self._summarizing -= 1
+                self._report()
                 await self.store.unlock(session_id, self.owner)
             over = await self.store.count(session_id) > self.window
             return Outcome.AGAIN if over else Outcome.DONE

@@ -4,51 +4,60 @@ Everything that can be wrong is checked before uvicorn starts, and each failure 
 of the server's errors (chatcli.server.errors) with one line naming the fix: a public
 bind without a key (exit 2), an unreachable store or a port in use (exit 1). The socket
 is bound here rather than by uvicorn for that reason. Ctrl-C and SIGTERM stop the
-server cleanly with exit 0.
+server cleanly with exit 0: uvicorn stops accepting, lets in-flight requests finish (for
+up to GRACEFUL_SECONDS, process.py), then the app's lifespan stops the compactor, which cancels its
+summaries and releases the session locks it holds. With `--workers N` (workers.py) this
+process binds the socket and supervises N serving processes that inherit it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import errno
 import ipaddress
-import signal
 import socket
-from typing import TYPE_CHECKING, Any
 
 from chatcli.config import Settings, resolve_provider
 from chatcli.env import Environment
-from chatcli.errors import ChatcliError
-from chatcli.server.errors import ServeError, SetupError, StoreUnavailable
+from chatcli.server.errors import ServeError, SetupError
+from chatcli.server.process import GRACEFUL_SECONDS, build_server, serve_until_signal
 
-if TYPE_CHECKING:
-    from chatcli.server.summary import Summarizer
-
-GRACEFUL_SECONDS = 10
+__all__ = ["GRACEFUL_SECONDS", "serve"]
 
 
 def serve(env: Environment, settings: Settings) -> None:
     server_settings = settings.server
     check_exposure(server_settings.host, server_settings.api_key, server_settings.allow_public)
+    check_workers(server_settings.workers)
+    if server_settings.workers > 1:
+        from chatcli.server.workers import serve_workers
 
-    import uvicorn
-
-    from chatcli.server.app import create_app
-    from chatcli.server.compactor import build_compactor
-    from chatcli.server.http_limits import HttpLimits, uvicorn_options
-    from chatcli.server.stores import describe, open_store
-
-    store = open_store(server_settings)
-    compactor = build_compactor(store, settings, worker_processes=True)
-    if compactor is not None:
-        warm_summarizer(compactor.summarizer)
-    app = create_app(store, server_settings, compactor)
+        sock = bind(server_settings.host, server_settings.port)
+        try:
+            serve_workers(settings, sock, env.no_color, lambda: announce(env, settings, sock))
+        finally:
+            sock.close()
+        return
+    server, store = build_server(settings, env.stderr, env.no_color)
     sock = bind(server_settings.host, server_settings.port)
+    announce(env, settings, sock)
+    try:
+        asyncio.run(serve_until_signal(server, store, sock))
+    finally:
+        sock.close()
+
+
+def announce(env: Environment, settings: Settings, sock: socket.socket) -> None:
+    """The start-up line: where, on what, and how."""
+    from chatcli.server.stores import describe
+
+    server_settings = settings.server
     url = base_url(server_settings.host, sock.getsockname()[1])
+    workers = server_settings.workers
     print(
         f"chatcli serve: listening on {url} (store {describe(server_settings)}, "
         f"window {server_settings.window}, summarizer {summarizer_label(settings)}"
+        f"{f', {workers} workers' if workers > 1 else ''}"
         f"{', API key required' if server_settings.api_key else ''}); docs at {url}/docs",
         file=env.stderr,
         flush=True,
@@ -60,59 +69,11 @@ def serve(env: Environment, settings: Settings) -> None:
             file=env.stderr,
             flush=True,
         )
-    config = uvicorn.Config(
-        app,
-        log_config=logging_config(env),
-        log_level=server_settings.log_level,
-        access_log=True,
-        lifespan="on",
-        timeout_graceful_shutdown=GRACEFUL_SECONDS,
-        **uvicorn_options(HttpLimits.from_settings(server_settings)),
-    )
-    server = uvicorn.Server(config)
-    try:
-        asyncio.run(_serve(server, store, sock))
-    finally:
-        sock.close()
 
 
-async def _serve(server: Any, store: Any, sock: socket.socket) -> None:
-    """Ping the store on the loop that will use it, then serve until a signal.
-
-    uvicorn re-raises the signal that stopped it once it has shut down; the handlers
-    installed here absorb that, so Ctrl-C and SIGTERM end with exit 0, not 130 or -15.
-    """
-
-    def stop(*_: Any) -> None:
-        server.should_exit = True
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        try:
-            await store.ping()
-        except StoreUnavailable:
-            await store.close()
-            raise
-        except Exception as exc:
-            await store.close()
-            raise StoreUnavailable(
-                str(exc) or f"the {store.name} memory store is not answering"
-            ) from None
-        if not server.should_exit:
-            await server.serve(sockets=[sock])
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def warm_summarizer(summarizer: Summarizer | None) -> None:
-    """Build the summarizer's model before listening (see Summarizer.warm)."""
-    if summarizer is None:
-        return
-    try:
-        summarizer.warm()
-    except ChatcliError as exc:
-        raise type(exc)(f"{exc.message} (or serve without summaries: --no-summarize)") from None
+def check_workers(workers: int) -> None:
+    if workers < 1:
+        raise SetupError(f"server.workers must be at least 1, got {workers}: fix --workers")
 
 
 def check_exposure(host: str, api_key: str | None, allow_public: bool) -> None:
@@ -177,17 +138,3 @@ def summarizer_label(settings: Settings) -> str:
         where = f" at {llm.base_url}" if llm.base_url else ""
         return f"openai {llm.model}{where}"
     return f"local {llm.local_model_path or 'bundled Gemma 3 270M'}"
-
-
-def logging_config(env: Environment) -> dict[str, Any]:
-    """uvicorn's own format, with its access lines on stderr too: stdout stays empty."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    for handler in config["handlers"].values():
-        handler.pop("stream", None)
-        handler["stream"] = env.stderr
-    if env.no_color:
-        for formatter in config["formatters"].values():
-            formatter["use_colors"] = False
-    return config
