@@ -35,6 +35,7 @@ from tests.support.summaries import summarized_lines
 WINDOW = 4
 SUMMARY = "The human counted messages."
 WAIT = 30.0
+OWN_DB = 12
 
 
 @dataclass
@@ -70,14 +71,14 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) 
         time.sleep(0.02)
 
 
-def open_store(kind: str, tmp_path: Path, redis_proc: RedisServer) -> Store:
+def open_store(kind: str, tmp_path: Path, redis_url: str) -> Store:
     if kind == "sqlite":
         from chatcli.server.sqlite_store import SQLiteStore
 
         return SQLiteStore(tmp_path / "memory.db")
     from chatcli.server.redis_store import RedisStore
 
-    return RedisStore(redis_proc.url)
+    return RedisStore(redis_url)
 
 
 @contextlib.contextmanager
@@ -105,8 +106,15 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def compaction_redis_url(redis_proc: RedisServer) -> str:
+    """A Redis database emptied for each test, since a compactor resumes at start every session
+    over the window that it finds: other tests' leftovers would take the gated LLM first."""
+    return redis_proc.own_database(OWN_DB)
+
+
+@pytest.fixture
 def make_live(
-    store_kind: str, tmp_path: Path, redis_proc: RedisServer, scripted_llm: ScriptedOpenAI
+    store_kind: str, tmp_path: Path, compaction_redis_url: str, scripted_llm: ScriptedOpenAI
 ) -> Iterator[Callable[..., CompactingServer]]:
     """Start a live server over the test's store kind; arguments tune its compactor."""
     stack = contextlib.ExitStack()
@@ -118,7 +126,7 @@ def make_live(
             provider="openai", base_url=scripted_llm.base_url, api_key="test", api=api,
             stream=stream,
         )  # fmt: skip
-        store = open_store(store_kind, tmp_path, redis_proc)
+        store = open_store(store_kind, tmp_path, compaction_redis_url)
         compactor = Compactor(
             store, WINDOW, LLMSummarizer(llm), lock_ttl=lock_ttl, max_backoff=max_backoff
         )
@@ -310,13 +318,13 @@ def test_a_session_refilled_during_a_summary_keeps_its_new_messages(
 
 
 def test_a_session_over_its_window_is_summarized_at_start_without_a_post(
-    store_kind: str, tmp_path: Path, redis_proc: RedisServer, scripted_llm: ScriptedOpenAI
+    store_kind: str, tmp_path: Path, compaction_redis_url: str, scripted_llm: ScriptedOpenAI
 ) -> None:
     import asyncio
 
     scripted_llm.responder = lambda prompt: SUMMARY
     session = new_session()
-    seeded = open_store(store_kind, tmp_path, redis_proc)
+    seeded = open_store(store_kind, tmp_path, compaction_redis_url)
 
     async def seed() -> None:
         messages = [Message("Human", f"m{i}") for i in range(2 * WINDOW)]
@@ -325,7 +333,7 @@ def test_a_session_over_its_window_is_summarized_at_start_without_a_post(
 
     asyncio.run(seed())
     llm = LLMSettings(provider="openai", base_url=scripted_llm.base_url, api_key="test")
-    store = open_store(store_kind, tmp_path, redis_proc)
+    store = open_store(store_kind, tmp_path, compaction_redis_url)
     with live_server(store, Compactor(store, WINDOW, LLMSummarizer(llm))) as live:
         wait_until(lambda: live.memory(session)["context"] == SUMMARY, "the resumed summary")
         live.wait_idle()
@@ -337,14 +345,14 @@ def test_a_lock_left_by_a_dead_replica_is_taken_over_once_it_expires(
     scripted_llm: ScriptedOpenAI,
     store_kind: str,
     tmp_path: Path,
-    redis_proc: RedisServer,
+    compaction_redis_url: str,
 ) -> None:
     import asyncio
 
     scripted_llm.responder = lambda prompt: SUMMARY
     live = make_live(lock_ttl=0.5)
     session = new_session()
-    other_replica = open_store(store_kind, tmp_path, redis_proc)
+    other_replica = open_store(store_kind, tmp_path, compaction_redis_url)
 
     async def take_lock_and_die() -> bool:
         taken = await other_replica.try_lock(session, "a-replica-that-died", 0.5)
@@ -363,7 +371,7 @@ def test_the_lock_is_kept_alive_while_a_slow_summary_runs(
     gate: threading.Event,
     store_kind: str,
     tmp_path: Path,
-    redis_proc: RedisServer,
+    compaction_redis_url: str,
 ) -> None:
     import asyncio
 
@@ -372,7 +380,7 @@ def test_the_lock_is_kept_alive_while_a_slow_summary_runs(
     session = new_session()
     post_over_the_window(live, session)
     wait_until(lambda: len(scripted_llm.requests) == 1, "the summary request")
-    other_replica = open_store(store_kind, tmp_path, redis_proc)
+    other_replica = open_store(store_kind, tmp_path, compaction_redis_url)
 
     async def try_for(seconds: float) -> list[bool]:
         # Well past the lock's ttl: only refreshing can keep it from this other replica.
@@ -394,7 +402,7 @@ def test_the_lock_is_kept_alive_while_a_slow_summary_runs(
 def test_drain_lets_a_summary_already_at_the_llm_land_before_stopping(
     store_kind: str,
     tmp_path: Path,
-    redis_proc: RedisServer,
+    compaction_redis_url: str,
     scripted_llm: ScriptedOpenAI,
     gate: threading.Event,
 ) -> None:
@@ -404,7 +412,7 @@ def test_drain_lets_a_summary_already_at_the_llm_land_before_stopping(
     llm = LLMSettings(provider="openai", base_url=scripted_llm.base_url, api_key="test")
 
     async def scenario() -> str | None:
-        store = open_store(store_kind, tmp_path, redis_proc)
+        store = open_store(store_kind, tmp_path, compaction_redis_url)
         compactor = Compactor(store, WINDOW, LLMSummarizer(llm))
         await compactor.start()
         messages = [Message("Human", f"m{i}") for i in range(WINDOW + 1)]

@@ -25,6 +25,7 @@ from tests.support.summaries import serve_env, summarized_lines
 WINDOW = 4
 SUMMARY = "Bob listed his favourite numbers."
 WAIT = 60.0
+OWN_DB = 13
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -33,9 +34,10 @@ def store_args(
 ) -> Iterator[tuple[list[str], Callable[[str], int]]]:
     """The serve arguments for one store, and a way to count a session's stored messages."""
     if request.param == "redis":
-        raw = redis.Redis(port=redis_proc.port)
+        url = redis_proc.own_database(OWN_DB)
+        raw = redis.Redis(port=redis_proc.port, db=OWN_DB)
         yield (
-            ["--store", "redis", "--redis-url", redis_proc.url],
+            ["--store", "redis", "--redis-url", url],
             (lambda session: raw.llen(f"session:{session}")),
         )
         raw.close()

@@ -117,11 +117,8 @@ def test_sigterm_releases_the_compaction_lock_it_holds(
     env = isolated(
         CHATCLI_LLM="openai", OPENAI_API_BASE=scripted_llm.base_url, OPENAI_API_KEY="sk-test"
     )
-    # A database of its own: sessions other tests left over the window would otherwise be
-    # resumed at start-up and hold every summary slot on the gated LLM before this one.
+    url = redis_proc.own_database(OWN_DB)
     raw = redis.Redis(port=redis_proc.port, db=OWN_DB)
-    raw.flushdb()
-    url = f"redis://127.0.0.1:{redis_proc.port}/{OWN_DB}"
     served = start_serve(["--store", "redis", "--redis-url", url, "--window", "4"], env=env)
     session = f"s-{uuid.uuid4().hex[:12]}"
     lock = f"chatcli:lock:{session}"

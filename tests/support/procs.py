@@ -52,6 +52,15 @@ class RedisServer:
 
         redis.Redis(port=self.port).flushall()
 
+    def own_database(self, number: int) -> str:
+        """The URL of database `number`, emptied: for a test whose server resumes, at start,
+        every session over the window, so that what other tests left in database 0 cannot
+        take its summary slots or its scripted LLM's requests first."""
+        import redis
+
+        redis.Redis(port=self.port, db=number).flushdb()
+        return f"redis://127.0.0.1:{self.port}/{number}"
+
 
 REDIS_OVERRIDE = "CHATCLI_TEST_REDIS_SERVER"
 """Names the server binary the tests run, to test against a particular Redis or Valkey."""
