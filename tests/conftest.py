@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -17,6 +17,31 @@ def pytest_report_header() -> str:
     except RuntimeError as exc:
         return f"redis server: none ({exc})"
     return f"redis server: {binary} ({redis_version(binary)})"
+
+
+CHAOS_REPORTS = pytest.StashKey[list[str]]()
+"""What each chaos test tried and found, printed after the run (tests/server/test_chaos.py)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[CHAOS_REPORTS] = []
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    reports = config.stash[CHAOS_REPORTS]
+    if reports:
+        terminalreporter.section("chaos: what was tried and what was lost")
+        for line in reports:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def chaos_report(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Record one line for the run's chaos summary, under the test's name."""
+    reports = request.config.stash[CHAOS_REPORTS]
+    return lambda line: reports.append(f"{request.node.name}: {line}")
 
 
 @pytest.fixture(scope="session")
