@@ -182,12 +182,17 @@ def redis_killed_under_load(workdir: Path) -> tuple[Load, list[str]]:
 
 
 def test_redis_killed_under_load_resets_no_connection_and_loses_no_acknowledged_write(
-    workdir: Path,
+    workdir: Path, chaos_report: Callable[[str], None]
 ) -> None:
     load, stored = redis_killed_under_load(workdir)
+    missing = {f"Human: {content}" for _, content in load.acked} - set(stored)
+    chaos_report(
+        f"Redis SIGKILLed and restarted under a write load: answers {dict(load.statuses)}, "
+        f"{load.resets} connections reset, {len(load.acked)} writes acknowledged, "
+        f"{len(missing)} lost"
+    )
     assert_clean(load)
     assert load.count(503) > 0
-    missing = {f"Human: {content}" for _, content in load.acked} - set(stored)
     assert missing == set()
 
 
