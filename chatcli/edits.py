@@ -16,6 +16,7 @@ from chatcli.memory.protocol import MemoryClient
 from chatcli.memory.session import TranscriptMessage
 from chatcli.server.errors import BadInput
 from chatcli.session_ref import check_session_id
+from chatcli.state import last_session, remember_session
 from chatcli.transcripts import Transcript, read_transcript
 
 PREVIEW = 60
@@ -110,6 +111,8 @@ def rename_session(env: Environment, settings: Settings, *, session: str, to: st
         namespace = _existing(client, session).namespace or settings.memory.namespace
         count = client.fork(session, to, namespace=namespace)
         client.delete(session, namespace)
+    if last_session(env) == session:
+        remember_session(env, to)  # so `-c` goes on with the conversation, not an empty id
     print(f"renamed {session} to {to}: {_messages(count)}", file=env.stderr)
 
 

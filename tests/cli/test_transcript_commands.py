@@ -393,6 +393,17 @@ def test_rename_moves_the_session_to_the_new_id(chatcli, held, sid) -> None:
     assert held.client.memory(f"{sid}-new").summary == "Bob introduced himself."
 
 
+def test_rename_of_the_last_session_makes_the_new_id_the_one_continued(
+    chatcli, held, sid, environ
+) -> None:
+    seeded(held.client, sid)
+    state = Path(environ["CHATCLI_DATA_DIR"]) / "last_session"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(f"{sid}\n", encoding="utf-8")
+    assert chatcli("rename", sid, f"{sid}-new").exit_code == 0
+    assert state.read_text(encoding="utf-8") == f"{sid}-new\n"
+
+
 def test_rename_onto_a_session_with_data_keeps_both(chatcli, held, sid) -> None:
     seeded(held.client, sid)
     held.client.append(f"{sid}-b", [("Human", "mine")])
