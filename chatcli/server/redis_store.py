@@ -789,8 +789,9 @@ class RedisStore:
         layout = self.layout
         async with self._pipeline() as pipe:
             pipe.lrange(layout.messages(session_id), max(keep, 0), -1)
-            pipe.mget(layout.context(session_id), layout.epoch(session_id))
-            raw_messages, (context, epoch) = await pipe.execute()
+            pipe.get(layout.context(session_id))  # not MGET: cluster pipelines refuse it
+            pipe.get(layout.epoch(session_id))
+            raw_messages, context, epoch = await pipe.execute()
         if not raw_messages:
             return None
         return Pending(
