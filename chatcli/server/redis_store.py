@@ -49,6 +49,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisClusterException, RedisError
 
@@ -583,11 +585,16 @@ class _Connection:
 
     def __init__(self, url: str, cluster: str | None, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        # No retries on the cluster: redis-py would resend a script whose reply a failover
+        # cut off, storing a POST twice. The request is answered 503 instead, and the
+        # next one finds the new master (a lost connection makes redis-py re-read the map).
         self.cluster = cluster is not None
         self.client: redis.Redis | RedisCluster = (
             redis.Redis.from_url(url, socket_connect_timeout=5)
             if cluster is None
-            else RedisCluster.from_url(cluster, socket_connect_timeout=5)
+            else RedisCluster.from_url(
+                cluster, socket_connect_timeout=5, retry=Retry(NoBackoff(), 0)
+            )
         )
         script = self.client.register_script
         self.append: AsyncScript = script(_PRELUDE + _APPEND)
