@@ -278,6 +278,46 @@ def throughput(
     return rows
 
 
+def cluster_throughput(
+    redis_proc: RedisServer, levels: list[int], total: int
+) -> list[tuple[str, str, int, Result]]:
+    """chatcli serve on a local Redis Cluster (three masters, a replica each), with and
+    without --redis-wait-replicas 1, beside one Redis in the same run."""
+    from tests.support.procs import redis_cluster
+
+    rows: list[tuple[str, str, int, Result]] = []
+    sessions = [f"bench-{i}" for i in range(64)]
+    with redis_cluster() as cluster:
+        setups = [
+            ("redis", ["--redis-url", redis_proc.url]),
+            ("redis cluster", ["--redis-url", cluster.url]),
+            ("cluster + WAIT 1", ["--redis-url", cluster.url, "--redis-wait-replicas", "1"]),
+        ]
+        for label, args in setups:
+            redis_proc.flush()
+            cluster.flush()
+            with serve(["--store", "redis", *args, "--no-summarize"]) as proc:
+                prefill(proc.port, sessions, WINDOW)
+                for op in ("POST", "GET"):
+                    for level in levels:
+                        seconds, lat = asyncio.run(http_load(proc.port, op, level, total, sessions))
+                        rows.append((label, op, level, Result(label, total, seconds, lat)))
+    return rows
+
+
+def report_cluster(rows: list[tuple[str, str, int, Result]], total: int) -> None:
+    one = {(op, level): r.rate for store, op, level, r in rows if store == "redis"}
+    print_table(
+        f"4. Redis Cluster ({total} requests per row; one server process; window {WINDOW})",
+        ["store", "op", "clients", "req/s", "p50 ms", "p99 ms", "% of one redis"],
+        [
+            [store, op, str(level), fmt(r.rate), fmt(r.pct(0.5)), fmt(r.pct(0.99)),
+             f"{100 * r.rate / one[(op, level)]:.0f}%"]
+            for store, op, level, r in rows
+        ],
+    )  # fmt: skip
+
+
 def post_while_summarizing(
     redis_proc: RedisServer, workdir: Path, total: int, rounds: int, llm: ScriptedOpenAI
 ) -> list[tuple[str, str, Result]]:
@@ -424,7 +464,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests, 100k not 1M")
     parser.add_argument(
-        "--only", type=int, choices=[1, 2, 3], help="run one measurement (default: all three)"
+        "--only",
+        type=int,
+        choices=[1, 2, 3, 4],
+        help="run one measurement (default: 1-3; 4 is the Redis Cluster's, which needs redis-cli)",
     )
     options = parser.parse_args()
     parts = [options.only] if options.only else [1, 2, 3]
@@ -444,6 +487,8 @@ def main() -> None:
                 report_summarizing(post_while_summarizing(redis_proc, workdir, total, rounds, llm))
             if 3 in parts:
                 report_sizes(latency_by_size(redis_proc, workdir, sizes, total // 2))
+            if 4 in parts:
+                report_cluster(cluster_throughput(redis_proc, levels, total), total)
     finally:
         llm.stop()
     print(

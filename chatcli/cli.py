@@ -401,7 +401,14 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default 8080, or $PORT).")] = None,
     store: Annotated[str | None, typer.Option(help="sqlite (default) or redis.")] = None,
     db: Annotated[Path | None, typer.Option(help="SQLite file (default: user data dir).")] = None,
-    redis_url: Annotated[str | None, typer.Option(help="Redis URL (or $REDIS_URL).")] = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(help="Redis URL (or $REDIS_URL); redis+cluster://host:port for a cluster."),
+    ] = None,
+    redis_wait_replicas: Annotated[
+        int | None,
+        typer.Option(help="Acknowledge a write once this many replicas have it (default 0)."),
+    ] = None,
     window: Annotated[
         int | None, typer.Option(help="Messages kept before summarizing (default 12).")
     ] = None,
@@ -441,6 +448,7 @@ def serve(
             "store": store,
             "db": str(db) if db else None,
             "redis_url": redis_url,
+            "redis_wait_replicas": redis_wait_replicas,
             "window": window,
             "api_key": api_key,
             "allow_public": allow_public or None,

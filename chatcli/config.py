@@ -61,6 +61,8 @@ class ServerSettings:
     store: StoreKind = "sqlite"
     db: str | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_wait_replicas: int = 0
+    """Replicas each write waits for (Redis' WAIT) before it is acknowledged; 0 = none."""
     window: int = 12
     api_key: str | None = None
     allow_public: bool = False

@@ -6,7 +6,15 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.support.procs import RedisServer, redis_binary, redis_server, redis_version
+from tests.support.procs import (
+    RedisClusterServer,
+    RedisServer,
+    redis_binary,
+    redis_cli_binary,
+    redis_cluster,
+    redis_server,
+    redis_version,
+)
 from tests.support.scripted_openai import ScriptedOpenAI
 
 
@@ -49,6 +57,16 @@ def redis_proc() -> Iterator[RedisServer]:
     """One real redis-server for the whole run; tests flush it or use their own keys."""
     with redis_server() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_proc() -> Iterator[RedisClusterServer]:
+    """One real Redis Cluster for the whole run (three masters, a replica each), started
+    the first time a test asks for it; tests flush it or use their own keys."""
+    if redis_cli_binary() is None:
+        pytest.skip("no redis-cli (or valkey-cli) on PATH to create a Redis Cluster with")
+    with redis_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,9 @@
 """The Store on Redis, in Motörhead's own key layout, so either server can read the other's data.
 
+The key names come from a layout (redis_layout.py): Motörhead's, below, on one Redis;
+on a Redis Cluster (a `redis+cluster://` URL) the same keys, hash-tagged so a session's
+keys share a slot. The scripts are the same for both: they take every key in KEYS.
+
 Keys Motörhead defines (never any other shape):
     session:{id}            list of "Role: content", newest at index 0 (LPUSH)
     context:{id}            string, the summary
@@ -34,20 +38,25 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import heapq
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Concatenate, ParamSpec, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Concatenate, ParamSpec, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from chatcli.errors import first_line
 from chatcli.server.errors import StoreUnavailable
+from chatcli.server.redis_layout import ClusterLayout, KeyLayout, MotorheadLayout
 from chatcli.server.store import (
     ID_SEQ_DIGITS,
     ID_TIME_DIGITS,
@@ -71,7 +80,10 @@ EPOCH_TTL_SECONDS = 7 * 24 * 3600
 
 SCAN_BATCH = 1000
 
-REBUILD_SET = "chatcli:rebuild"
+WAIT_TIMEOUT_MS = 1000
+"""How long a write waits for `wait_replicas` replicas before it is answered 503."""
+
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 # What every transcript script shares (prepended to each): ids built as store.message_id
 # builds them, and `sync`, which makes the window set match the window list.
@@ -121,6 +133,16 @@ local function sync(list, t, o, w, skip, now_ms)
   end
 end
 local function line_of(value) return string.sub(value, string.find(value, ' ', 1, true) + 1) end
+-- The transcript's _ns: the namespace its index key names, '<prefix>sessions[:NS]'
+-- (no layout's prefix contains 'sessions').
+local function note_namespace(t, index)
+  local _, stop = string.find(index, 'sessions', 1, true)
+  if stop == #index then
+    redis.call('HDEL', t, '_ns')
+  else
+    redis.call('HSET', t, '_ns', string.sub(index, stop + 2))
+  end
+end
 """
 
 # KEYS: session, index, context. ARGV: now, session id, "1" to set the context, context,
@@ -167,11 +189,7 @@ if pushed > 0 then
   end
 end
 p.save()
-if KEYS[2] == 'sessions' then
-  redis.call('HDEL', KEYS[4], '_ns')
-else
-  redis.call('HSET', KEYS[4], '_ns', string.sub(KEYS[2], 10))
-end
+note_namespace(KEYS[4], KEYS[2])
 return length
 """
 
@@ -269,51 +287,99 @@ end
 return {id, seq, value, rank and 1 or 0}
 """
 
-# KEYS: the source's session, transcript, order, window, context, tokens, then the
-# target's session, transcript, order, window, context, tokens, then the target's index
-# and the rebuild set. ARGV: now, at ('' = all), target id, token, namespace ('' = none).
-_FORK = """
-local now_ms = math.floor(tonumber(ARGV[1]) * 1000)
-sync(KEYS[1], KEYS[2], KEYS[3], KEYS[4], 0, now_ms)
-if redis.call('EXISTS', KEYS[7], KEYS[8], KEYS[9], KEYS[11], KEYS[12]) > 0 then
-  return {'target_exists'}
+# A fork in two halves, so a cluster can run them on two slots: `fork_read` takes the
+# source's part (its six keys: session, transcript, order, window, context, tokens) as a
+# table, `fork_write` puts it into the target's six keys, its index and rebuild set.
+_FORK_PARTS = """
+local function fork_taken(t)
+  return redis.call('EXISTS', t[1], t[2], t[3], t[5], t[6]) > 0
 end
-if redis.call('EXISTS', KEYS[1], KEYS[3], KEYS[5]) == 0 then return {'no_source'} end
-local upto = '+inf'
-local keep = true
-if ARGV[2] ~= '' then
-  upto = redis.call('ZSCORE', KEYS[3], ARGV[2])
-  if not upto then return {'no_message'} end
-  keep = redis.call('ZSCORE', KEYS[4], ARGV[2]) ~= false
-end
-local copied = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', upto, 'WITHSCORES')
-for i = 1, #copied, 2 do
-  local id = copied[i]
-  redis.call('HSET', KEYS[8], id, redis.call('HGET', KEYS[2], id))
-  redis.call('ZADD', KEYS[9], copied[i + 1], id)
-end
-local window = copied
-if keep then
-  window = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', upto, 'WITHSCORES')
-  local context = redis.call('GET', KEYS[5])
-  if context then redis.call('SET', KEYS[11], context) end
-  local tokens = redis.call('GET', KEYS[6])
-  if tokens then redis.call('SET', KEYS[12], tokens) end
-  if redis.call('HEXISTS', KEYS[2], '_rebuild') == 1 then
-    redis.call('HSET', KEYS[8], '_rebuild', ARGV[4])
-    redis.call('SADD', KEYS[14], ARGV[3])
+local function fork_read(s, at, now_ms)
+  sync(s[1], s[2], s[3], s[4], 0, now_ms)
+  if redis.call('EXISTS', s[1], s[3], s[5]) == 0 then return {status = 'no_source'} end
+  local upto = '+inf'
+  local keep = true
+  if at ~= '' then
+    upto = redis.call('ZSCORE', s[3], at)
+    if not upto then return {status = 'no_message'} end
+    keep = redis.call('ZSCORE', s[4], at) ~= false
   end
+  local found = redis.call('ZRANGEBYSCORE', s[3], '-inf', upto, 'WITHSCORES')
+  local copied = {}
+  for i = 1, #found, 2 do
+    copied[#copied + 1] = {found[i], found[i + 1], redis.call('HGET', s[2], found[i])}
+  end
+  local d = {status = 'ok', copied = copied, window = copied, rebuild = false,
+    next = redis.call('HGET', s[2], '_next') or '0', ms = redis.call('HGET', s[2], '_ms') or '0'}
+  if keep then
+    local windowed = redis.call('ZRANGEBYSCORE', s[4], '-inf', upto, 'WITHSCORES')
+    d.window = {}
+    for i = 1, #windowed, 2 do
+      d.window[#d.window + 1] = {windowed[i], windowed[i + 1],
+        redis.call('HGET', s[2], windowed[i])}
+    end
+    d.context = redis.call('GET', s[5])
+    d.tokens = redis.call('GET', s[6])
+    d.rebuild = redis.call('HEXISTS', s[2], '_rebuild') == 1
+  end
+  return d
 end
-for i = 1, #window, 2 do
-  local id = window[i]
-  redis.call('LPUSH', KEYS[7], line_of(redis.call('HGET', KEYS[2], id)))
-  redis.call('ZADD', KEYS[10], window[i + 1], id)
+local function fork_write(t, index, rebuild, d, target, token, namespace, now)
+  if fork_taken(t) then return {'target_exists'} end
+  for _, e in ipairs(d.copied) do
+    redis.call('HSET', t[2], e[1], e[3])
+    redis.call('ZADD', t[3], e[2], e[1])
+  end
+  if d.context then redis.call('SET', t[5], d.context) end
+  if d.tokens then redis.call('SET', t[6], d.tokens) end
+  if d.rebuild then
+    redis.call('HSET', t[2], '_rebuild', token)
+    redis.call('SADD', rebuild, target)
+  end
+  for _, e in ipairs(d.window) do
+    redis.call('LPUSH', t[1], line_of(e[3]))
+    redis.call('ZADD', t[4], e[2], e[1])
+  end
+  redis.call('HSET', t[2], '_next', d.next, '_ms', d.ms)
+  if namespace ~= '' then redis.call('HSET', t[2], '_ns', namespace) end
+  redis.call('ZADD', index, now, target)
+  return {'ok', #d.copied, #d.window}
 end
-redis.call('HSET', KEYS[8], '_next', redis.call('HGET', KEYS[2], '_next') or '0',
-  '_ms', redis.call('HGET', KEYS[2], '_ms') or '0')
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[8], '_ns', ARGV[5]) end
-redis.call('ZADD', KEYS[13], ARGV[1], ARGV[3])
-return {'ok', #copied / 2, #window / 2}
+local function six(from) return {KEYS[from], KEYS[from + 1], KEYS[from + 2],
+  KEYS[from + 3], KEYS[from + 4], KEYS[from + 5]} end
+"""
+
+# KEYS: the source's six, then the target's six, then the target's index and the rebuild
+# set. ARGV: now, at ('' = all), target id, token, namespace ('' = none).
+_FORK = """
+local t = six(7)
+if fork_taken(t) then return {'target_exists'} end
+local d = fork_read(six(1), ARGV[2], math.floor(tonumber(ARGV[1]) * 1000))
+if d.status ~= 'ok' then return {d.status} end
+return fork_write(t, KEYS[13], KEYS[14], d, ARGV[3], ARGV[4], ARGV[5], ARGV[1])
+"""
+
+# The source's half alone, as JSON. KEYS: the source's six. ARGV: now, at.
+_FORK_READ = """
+return cjson.encode(fork_read(six(1), ARGV[2], math.floor(tonumber(ARGV[1]) * 1000)))
+"""
+
+# The target's half alone. KEYS: the target's six, its index, its rebuild set.
+# ARGV: now, the source's half (JSON), target id, token, namespace.
+_FORK_WRITE = """
+local d = cjson.decode(ARGV[2])
+return fork_write(six(1), KEYS[7], KEYS[8], d, ARGV[3], ARGV[4], ARGV[5], ARGV[1])
+"""
+
+# KEYS: session, context, tokens, transcript, order, window, index, rebuild set, epoch.
+# ARGV: session id, the epoch's ttl (s).
+_DELETE = """
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+redis.call('ZREM', KEYS[7], ARGV[1])
+redis.call('SREM', KEYS[8], ARGV[1])
+redis.call('INCR', KEYS[9])
+redis.call('EXPIRE', KEYS[9], ARGV[2])
+return 1
 """
 
 # KEYS: session, transcript, order, window, context, tokens, index. ARGV: now, session id,
@@ -341,11 +407,7 @@ p.save()
 if ARGV[4] == '1' then redis.call('SET', KEYS[5], ARGV[3]) end
 if ARGV[5] ~= '' then redis.call('SET', KEYS[6], ARGV[5]) end
 redis.call('ZADD', KEYS[7], ARGV[1], ARGV[2])
-if KEYS[7] == 'sessions' then
-  redis.call('HDEL', KEYS[2], '_ns')
-else
-  redis.call('HSET', KEYS[2], '_ns', string.sub(KEYS[7], 10))
-end
+note_namespace(KEYS[2], KEYS[7])
 return {added, redis.call('LLEN', KEYS[1])}
 """
 
@@ -403,6 +465,17 @@ class RedisUnavailable(StoreUnavailable):
         self.url = url
 
 
+class ReplicasBehind(StoreUnavailable):
+    """A write reached fewer replicas than --redis-wait-replicas asks for in time: it is
+    applied on the master, but is not acknowledged, since a failover could lose it."""
+
+    def __init__(self, url: str, acked: int, wanted: int) -> None:
+        super().__init__(
+            f"redis at {url}: a write reached {acked} of {wanted} replicas within "
+            f"{WAIT_TIMEOUT_MS} ms (server.redis_wait_replicas); retry it"
+        )
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -417,7 +490,7 @@ def _reports_unavailable(
     async def call(self: RedisStore, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await method(self, *args, **kwargs)
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             raise RedisUnavailable(self.display_url, first_line(exc)) from exc
 
     return call
@@ -436,6 +509,23 @@ class TailMarker:
     """The raw stored strings in list order (newest first); they end the list at index -1."""
     epoch: bytes
     """The session's delete counter when read (b"" when never deleted)."""
+
+
+def cluster_url(url: str) -> str | None:
+    """For a Redis Cluster URL, the plain URL redis-py's RedisCluster takes; else None.
+
+    A cluster is named as agent-memory-server and other redis-py users name it: the
+    scheme `redis+cluster://` (`rediss+cluster://` with TLS), or `?cluster=true` on a
+    plain URL. One node is enough; the client finds the others.
+    """
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    flagged = any(k.lower() == "cluster" and v.lower() == "true" for k, v in query)
+    if parts.scheme not in CLUSTER_SCHEMES and not flagged:
+        return None
+    kept = [(k, v) for k, v in query if k.lower() != "cluster"]
+    scheme = CLUSTER_SCHEMES.get(parts.scheme, parts.scheme)
+    return urlunsplit(parts._replace(scheme=scheme, path="", query=urlencode(kept)))
 
 
 def mask_url(url: str) -> str:
@@ -475,21 +565,6 @@ def _int(raw: bytes | None) -> int:
         return 0
 
 
-def _index_key(namespace: str | None) -> str:
-    return f"sessions:{namespace}" if namespace else "sessions"
-
-
-def _transcript_keys(session_id: str) -> list[str]:
-    """The window list and chatcli's transcript hash, order and window set, as the
-    transcript scripts take them."""
-    return [
-        f"session:{session_id}",
-        f"chatcli:transcript:{session_id}",
-        f"chatcli:order:{session_id}",
-        f"chatcli:window:{session_id}",
-    ]
-
-
 def _decode_entry(raw: list) -> Entry:
     """[id, place, "<ms> Role: content", in-window flag] as the scripts return them."""
     public, seq, value, windowed = raw
@@ -508,32 +583,65 @@ def _decode_entry(raw: list) -> Entry:
 class _Connection:
     """A client and its scripts, bound to the event loop that first used them."""
 
-    def __init__(self, url: str, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, url: str, cluster: str | None, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.client: redis.Redis = redis.Redis.from_url(url, socket_connect_timeout=5)
+        # No retries on the cluster: redis-py would resend a script whose reply a failover
+        # cut off, storing a POST twice. The request is answered 503 instead, and the
+        # next one finds the new master (a lost connection makes redis-py re-read the map).
+        self.cluster = cluster is not None
+        self.client: redis.Redis | RedisCluster = (
+            redis.Redis.from_url(url, socket_connect_timeout=5)
+            if cluster is None
+            else RedisCluster.from_url(
+                cluster, socket_connect_timeout=5, retry=Retry(NoBackoff(), 0)
+            )
+        )
         script = self.client.register_script
         self.append: AsyncScript = script(_PRELUDE + _APPEND)
         self.get: AsyncScript = script(_GET)
+        self.delete: AsyncScript = script(_DELETE)
         self.commit_summary: AsyncScript = script(_COMMIT_SUMMARY)
         self.transcript: AsyncScript = script(_PRELUDE + _TRANSCRIPT)
         self.message: AsyncScript = script(_PRELUDE + _MESSAGE)
         self.change: AsyncScript = script(_PRELUDE + _CHANGE)
-        self.fork: AsyncScript = script(_PRELUDE + _FORK)
+        self.fork: AsyncScript = script(_PRELUDE + _FORK_PARTS + _FORK)
+        self.fork_read: AsyncScript = script(_PRELUDE + _FORK_PARTS + _FORK_READ)
+        self.fork_write: AsyncScript = script(_PRELUDE + _FORK_PARTS + _FORK_WRITE)
         self.import_messages: AsyncScript = script(_PRELUDE + _IMPORT)
         self.rebuild_pending: AsyncScript = script(_PRELUDE + _REBUILD_PENDING)
         self.commit_rebuild: AsyncScript = script(_COMMIT_REBUILD)
         self.refresh_lock: AsyncScript = self.client.register_script(_REFRESH_LOCK)
         self.unlock: AsyncScript = self.client.register_script(_UNLOCK)
 
+    def pipeline(self, transaction: bool) -> Pipeline | ClusterPipeline:
+        return self.client.pipeline(transaction=transaction)
+
+    def node_of(self, key: str) -> dict[str, object]:
+        """What sends a keyless command (WAIT) to the node holding `key`, on the
+        connection a pipeline uses for that node's other commands."""
+        if not self.cluster:
+            return {}
+        assert isinstance(self.client, RedisCluster)
+        return {"target_nodes": self.client.get_node_from_key(key)}
+
 
 class RedisStore:
-    """Motörhead-compatible storage; several replicas on one Redis act as one server."""
+    """Motörhead-compatible storage; several replicas on one Redis act as one server.
+
+    On a Redis Cluster URL (see `cluster_url`) it uses the cluster key layout; with
+    `wait_replicas`, every write is acknowledged only once that many replicas have it
+    (Redis' WAIT), so an acknowledged write survives the failover of its master."""
 
     name = "redis"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, wait_replicas: int = 0, layout: KeyLayout | None = None) -> None:
         self.url = url
         self.display_url = mask_url(url)
+        self._cluster = cluster_url(url)
+        self.layout: KeyLayout = layout or (
+            MotorheadLayout() if self._cluster is None else ClusterLayout()
+        )
+        self.wait_replicas = wait_replicas
         self._conn: _Connection | None = None
 
     def _connection(self) -> _Connection:
@@ -541,11 +649,37 @@ class RedisStore:
         (asyncio connections cannot be shared across loops, e.g. tests using asyncio.run)."""
         loop = asyncio.get_running_loop()
         if self._conn is None or self._conn.loop is not loop:
-            self._conn = _Connection(self.url, loop)
+            self._conn = _Connection(self.url, self._cluster, loop)
         return self._conn
 
-    def _pipeline(self) -> Pipeline:
-        return self._connection().client.pipeline(transaction=True)
+    def _pipeline(self) -> Pipeline | ClusterPipeline:
+        return self._connection().pipeline(transaction=True)
+
+    def _transcript_keys(self, session_id: str) -> list[str]:
+        """The window list and chatcli's transcript hash, order and window set, as the
+        transcript scripts take them."""
+        keys = self.layout
+        return [
+            keys.messages(session_id),
+            keys.transcript(session_id),
+            keys.order(session_id),
+            keys.window(session_id),
+        ]
+
+    async def _write(self, script: AsyncScript, keys: list[str], args: list) -> Any:
+        """Run a writing script; with `wait_replicas`, on one connection with a WAIT
+        after it, so the WAIT counts the replicas that have this very write."""
+        if self.wait_replicas <= 0:
+            return await script(keys=keys, args=args)
+        conn = self._connection()
+        async with conn.pipeline(transaction=False) as pipe:
+            pipe.eval(script.script, len(keys), *keys, *args)
+            node = conn.node_of(keys[0])
+            pipe.execute_command("WAIT", self.wait_replicas, WAIT_TIMEOUT_MS, **node)
+            result, acked = await pipe.execute()
+        if int(acked) < self.wait_replicas:
+            raise ReplicasBehind(self.display_url, int(acked), self.wait_replicas)
+        return result
 
     @_reports_unavailable
     async def append(
@@ -557,13 +691,14 @@ class RedisStore:
         now: float,
         claim: Claim | None = None,
     ) -> int:
+        layout = self.layout
         keys = [
-            f"session:{session_id}",
-            _index_key(namespace),
-            f"context:{session_id}",
-            f"chatcli:transcript:{session_id}",
-            f"chatcli:order:{session_id}",
-            f"chatcli:window:{session_id}",
+            layout.messages(session_id),
+            layout.index(session_id, namespace),
+            layout.context(session_id),
+            layout.transcript(session_id),
+            layout.order(session_id),
+            layout.window(session_id),
         ]
         args: list[str | float] = [
             now,
@@ -573,18 +708,42 @@ class RedisStore:
             *(message_line(m) for m in messages),
         ]
         if claim is not None:
-            keys.append(f"chatcli:idem:{claim.key}")
+            await self._claim(claim)
+            keys.append(layout.idem(session_id, claim.key))
             args += [f"{claim.session_id} {claim.digest}", _ms(claim.ttl)]
-        length = await self._connection().append(keys=keys, args=args)
+        length = await self._write(self._connection().append, keys, args)
         if isinstance(length, bytes):
             held_session, _, held_digest = length.decode("utf-8", "replace").partition(" ")
             raise AlreadyClaimed(held_session, held_digest)
         return int(length)
 
+    async def _claim(self, claim: Claim) -> None:
+        """Where the layout keeps an Idempotency-Key's record in its session's slot, the
+        key's first session is set first (SET NX) in the key's own: a key reused for
+        another session is refused as on one Redis, and a retry finds its own claim."""
+        owner = self.layout.claim(claim.key)
+        if owner is None:
+            return
+        client = self._connection().client
+        value = f"{claim.session_id} {claim.digest}"
+        if await client.set(owner, value, nx=True, px=_ms(claim.ttl)):
+            return
+        held = await client.get(owner)
+        if held is None:
+            return
+        held_session, _, held_digest = held.decode("utf-8", "replace").partition(" ")
+        if held_session != claim.session_id:
+            raise AlreadyClaimed(held_session, held_digest)
+
     @_reports_unavailable
     async def get(self, session_id: str, limit: int) -> Memory:
+        layout = self.layout
         raw_messages, context, tokens = await self._connection().get(
-            keys=[f"session:{session_id}", f"context:{session_id}", f"tokens:{session_id}"],
+            keys=[
+                layout.messages(session_id),
+                layout.context(session_id),
+                layout.tokens(session_id),
+            ],
             args=[limit],
         )
         return Memory(
@@ -595,39 +754,51 @@ class RedisStore:
 
     @_reports_unavailable
     async def delete(self, session_id: str, namespace: str | None) -> None:
-        epoch = f"chatcli:epoch:{session_id}"
-        async with self._pipeline() as pipe:
-            pipe.delete(
-                f"session:{session_id}",
-                f"context:{session_id}",
-                f"tokens:{session_id}",
-                *_transcript_keys(session_id)[1:],
-            )
-            pipe.zrem(_index_key(namespace), session_id)
-            pipe.srem(REBUILD_SET, session_id)
-            pipe.incr(epoch)
-            pipe.expire(epoch, EPOCH_TTL_SECONDS)
-            await pipe.execute()
+        layout = self.layout
+        keys = [
+            layout.messages(session_id),
+            layout.context(session_id),
+            layout.tokens(session_id),
+            *self._transcript_keys(session_id)[1:],
+            layout.index(session_id, namespace),
+            layout.rebuild(session_id),
+            layout.epoch(session_id),
+        ]
+        await self._write(self._connection().delete, keys, [session_id, EPOCH_TTL_SECONDS])
 
     @_reports_unavailable
     async def list_sessions(self, namespace: str | None, offset: int, limit: int) -> list[str]:
         if limit <= 0:
             return []
-        ids = await self._connection().client.zrange(
-            _index_key(namespace), offset, offset + limit - 1
-        )
+        indexes = self.layout.indexes(namespace)
+        if len(indexes) > 1:
+            return await self._list_merged(indexes, offset, limit)
+        ids = await self._connection().client.zrange(indexes[0], offset, offset + limit - 1)
         return [raw.decode("utf-8", "replace") for raw in ids]
+
+    async def _list_merged(self, indexes: list[str], offset: int, limit: int) -> list[str]:
+        """The sessions index kept as one sorted set per bucket: each set's first
+        offset + limit, merged by (score, id) as one sorted set orders them."""
+        async with self._connection().pipeline(transaction=False) as pipe:
+            for key in indexes:
+                pipe.zrange(key, 0, offset + limit - 1, withscores=True)
+            shares = await pipe.execute()
+        merged = heapq.merge(*([(score, raw) for raw, score in share] for share in shares))
+        page = list(merged)[offset : offset + limit]
+        return [raw.decode("utf-8", "replace") for _, raw in page]
 
     @_reports_unavailable
     async def count(self, session_id: str) -> int:
-        return int(await self._connection().client.llen(f"session:{session_id}"))
+        return int(await self._connection().client.llen(self.layout.messages(session_id)))
 
     @_reports_unavailable
     async def pending(self, session_id: str, keep: int) -> Pending[TailMarker] | None:
+        layout = self.layout
         async with self._pipeline() as pipe:
-            pipe.lrange(f"session:{session_id}", max(keep, 0), -1)
-            pipe.mget(f"context:{session_id}", f"chatcli:epoch:{session_id}")
-            raw_messages, (context, epoch) = await pipe.execute()
+            pipe.lrange(layout.messages(session_id), max(keep, 0), -1)
+            pipe.get(layout.context(session_id))  # not MGET: cluster pipelines refuse it
+            pipe.get(layout.epoch(session_id))
+            raw_messages, context, epoch = await pipe.execute()
         if not raw_messages:
             return None
         return Pending(
@@ -641,39 +812,42 @@ class RedisStore:
     async def commit_summary(self, pending: Pending[TailMarker], summary: str, tokens: int) -> bool:
         marker = pending.marker
         sid = pending.session_id
-        done = await self._connection().commit_summary(
-            keys=[
-                f"session:{sid}",
-                f"context:{sid}",
-                f"tokens:{sid}",
-                f"chatcli:epoch:{sid}",
-                f"chatcli:window:{sid}",
+        layout = self.layout
+        done = await self._write(
+            self._connection().commit_summary,
+            [
+                layout.messages(sid),
+                layout.context(sid),
+                layout.tokens(sid),
+                layout.epoch(sid),
+                layout.window(sid),
             ],
-            args=[marker.count, summary, int(tokens), marker.epoch, *marker.items],
+            [marker.count, summary, int(tokens), marker.epoch, *marker.items],
         )
         return bool(done)
 
     @_reports_unavailable
     async def try_lock(self, session_id: str, owner: str, ttl: float) -> bool:
         taken = await self._connection().client.set(
-            f"chatcli:lock:{session_id}", owner, nx=True, px=_ms(ttl)
+            self.layout.lock(session_id), owner, nx=True, px=_ms(ttl)
         )
         return bool(taken)
 
     @_reports_unavailable
     async def refresh_lock(self, session_id: str, owner: str, ttl: float) -> bool:
         done = await self._connection().refresh_lock(
-            keys=[f"chatcli:lock:{session_id}"], args=[owner, _ms(ttl)]
+            keys=[self.layout.lock(session_id)], args=[owner, _ms(ttl)]
         )
         return bool(done)
 
     @_reports_unavailable
     async def unlock(self, session_id: str, owner: str) -> None:
-        await self._connection().unlock(keys=[f"chatcli:lock:{session_id}"], args=[owner])
+        await self._connection().unlock(keys=[self.layout.lock(session_id)], args=[owner])
 
     @_reports_unavailable
     async def sessions_over(self, window: int) -> list[str]:
-        """SCAN every `session:*` list and LLEN them a batch per round trip.
+        """SCAN every `session:*` list (every master's, on a cluster) and LLEN them a
+        batch per round trip.
 
         The store is never told the window, so it cannot keep a set of over-window sessions
         as it appends; and only the keys themselves also cover sessions Motörhead wrote (or
@@ -681,20 +855,21 @@ class RedisStore:
         No SCAN TYPE filter, which Redis 5 (still under some Motörhead deployments) lacks: a
         stray non-list `session:` key just answers LLEN with an error and is skipped.
         """
-        client = self._connection().client
+        conn = self._connection()
+        layout = self.layout
         over: list[str] = []
         batch: list[bytes] = []
 
         async def check(keys: list[bytes]) -> None:
-            async with client.pipeline(transaction=False) as pipe:
+            async with conn.pipeline(transaction=False) as pipe:
                 for key in keys:
                     pipe.llen(key)
                 lengths = await pipe.execute(raise_on_error=False)
             for key, length in zip(keys, lengths, strict=True):
                 if isinstance(length, int) and length > window:
-                    over.append(key[len(b"session:") :].decode("utf-8", "replace"))
+                    over.append(layout.session_of(key))
 
-        async for key in client.scan_iter(match="session:*", count=SCAN_BATCH):
+        async for key in conn.client.scan_iter(match=layout.messages_pattern, count=SCAN_BATCH):
             batch.append(key)
             if len(batch) >= SCAN_BATCH:
                 await check(batch)
@@ -706,7 +881,7 @@ class RedisStore:
     @_reports_unavailable
     async def transcript(self, session_id: str, after: int, limit: int) -> Page:
         raw = await self._connection().transcript(
-            keys=_transcript_keys(session_id), args=[time.time(), after, limit + 1]
+            keys=self._transcript_keys(session_id), args=[time.time(), after, limit + 1]
         )
         found, namespace = json.loads(raw.decode("utf-8", "replace"))
         if isinstance(found, dict):  # cjson writes an empty table as {}
@@ -722,16 +897,17 @@ class RedisStore:
     @_reports_unavailable
     async def message(self, session_id: str, message_id: str) -> Entry | None:
         found = await self._connection().message(
-            keys=_transcript_keys(session_id), args=[time.time(), message_id]
+            keys=self._transcript_keys(session_id), args=[time.time(), message_id]
         )
         return None if found is None else _decode_entry(found)
 
     async def _change(
         self, session_id: str, message_id: str, content: str | None, token: str
     ) -> Entry | None:
-        found = await self._connection().change(
-            keys=[*_transcript_keys(session_id), REBUILD_SET],
-            args=[
+        found = await self._write(
+            self._connection().change,
+            [*self._transcript_keys(session_id), self.layout.rebuild(session_id)],
+            [
                 time.time(),
                 message_id,
                 content or "",
@@ -767,18 +943,48 @@ class RedisStore:
         token: str,
         now: float,
     ) -> Forked:
-        def six(session_id: str) -> list[str]:
-            keys = _transcript_keys(session_id)
-            return [*keys, f"context:{session_id}", f"tokens:{session_id}"]
+        layout = self.layout
 
-        found = await self._connection().fork(
-            keys=[*six(source), *six(target), _index_key(namespace), REBUILD_SET],
-            args=[now, at or "", target, token, namespace or ""],
-        )
+        def six(session_id: str) -> list[str]:
+            keys = self._transcript_keys(session_id)
+            return [*keys, layout.context(session_id), layout.tokens(session_id)]
+
+        conn = self._connection()
+        into = [*six(target), layout.index(target, namespace), layout.rebuild(target)]
+        if layout.same_slot(source, target):
+            found = await self._write(
+                conn.fork,
+                [*six(source), *into],
+                [now, at or "", target, token, namespace or ""],
+            )
+        else:
+            found = await self._fork_across(six(source), into, at, target, token, namespace, now)
         status = ForkStatus(found[0].decode())
         if status is not ForkStatus.OK:
             return Forked(status)
         return Forked(status, int(found[1]), int(found[2]))
+
+    async def _fork_across(
+        self,
+        source: list[str],
+        into: list[str],
+        at: str | None,
+        target: str,
+        token: str,
+        namespace: str | None,
+        now: float,
+    ) -> list[bytes]:
+        """A fork between two slots: the source's half read atomically, then written
+        atomically into the target if it is still empty. A target that had data first
+        is refused first, as the one-script fork refuses it."""
+        conn = self._connection()
+        target_keys = [into[i] for i in (0, 1, 2, 4, 5)]
+        if await conn.client.exists(*target_keys) > 0:
+            return [ForkStatus.TARGET_EXISTS.value.encode()]
+        half = await conn.fork_read(keys=source, args=[now, at or ""])
+        if json.loads(half)["status"] != ForkStatus.OK.value:
+            return [json.loads(half)["status"].encode()]
+        return await self._write(conn.fork_write, into, [now, half, target, token, namespace or ""])
 
     @_reports_unavailable
     async def import_messages(
@@ -800,25 +1006,27 @@ class RedisStore:
         for e in entries:
             line = message_line(Message(e.role, e.content))
             args += [e.id, e.created_at, "1" if e.summarized else "0", line]
-        added, window = await self._connection().import_messages(
-            keys=[
-                *_transcript_keys(session_id),
-                f"context:{session_id}",
-                f"tokens:{session_id}",
-                _index_key(namespace),
+        layout = self.layout
+        added, window = await self._write(
+            self._connection().import_messages,
+            [
+                *self._transcript_keys(session_id),
+                layout.context(session_id),
+                layout.tokens(session_id),
+                layout.index(session_id, namespace),
             ],
-            args=args,
+            args,
         )
         return Imported(int(added), int(window))
 
     @_reports_unavailable
     async def needs_rebuild(self, session_id: str) -> bool:
         client = self._connection().client
-        return bool(await client.hexists(f"chatcli:transcript:{session_id}", "_rebuild"))
+        return bool(await client.hexists(self.layout.transcript(session_id), "_rebuild"))
 
     @_reports_unavailable
     async def rebuild_pending(self, session_id: str) -> Rebuild | None:
-        found = await self._connection().rebuild_pending(keys=_transcript_keys(session_id)[1:])
+        found = await self._connection().rebuild_pending(keys=self._transcript_keys(session_id)[1:])
         if found is None:
             return None
         token, lines = found
@@ -827,16 +1035,21 @@ class RedisStore:
     @_reports_unavailable
     async def commit_rebuild(self, rebuild: Rebuild, summary: str | None, tokens: int) -> bool:
         sid = rebuild.session_id
-        done = await self._connection().commit_rebuild(
-            keys=[f"chatcli:transcript:{sid}", f"context:{sid}", f"tokens:{sid}", REBUILD_SET],
-            args=[rebuild.token, "0" if summary is None else "1", summary or "", tokens, sid],
+        layout = self.layout
+        done = await self._write(
+            self._connection().commit_rebuild,
+            [layout.transcript(sid), layout.context(sid), layout.tokens(sid), layout.rebuild(sid)],
+            [rebuild.token, "0" if summary is None else "1", summary or "", tokens, sid],
         )
         return bool(done)
 
     @_reports_unavailable
     async def sessions_to_rebuild(self) -> list[str]:
-        members = await self._connection().client.smembers(REBUILD_SET)
-        return sorted(raw.decode("utf-8", "replace") for raw in members)
+        async with self._connection().pipeline(transaction=False) as pipe:
+            for key in self.layout.rebuild_sets():
+                pipe.smembers(key)
+            shares = await pipe.execute()
+        return sorted({raw.decode("utf-8", "replace") for share in shares for raw in share})
 
     @_reports_unavailable
     async def ping(self) -> None:

@@ -19,7 +19,11 @@ def open_store(settings: ServerSettings) -> Store:
         check_redis(settings.redis_url)
         from chatcli.server.redis_store import RedisStore
 
-        return RedisStore(settings.redis_url)
+        if settings.redis_wait_replicas < 0:
+            raise SetupError(
+                f"server.redis_wait_replicas must be 0 or more, got {settings.redis_wait_replicas}"
+            )
+        return RedisStore(settings.redis_url, wait_replicas=settings.redis_wait_replicas)
     if settings.store == "sqlite":
         from chatcli.server.sqlite_store import SQLiteStore
 
@@ -33,19 +37,35 @@ def check_redis(url: str, timeout: float = 3.0) -> None:
     """One synchronous PING, so `chatcli serve` fails at once with a message, not on the
     first request; it runs outside any event loop, so it cannot tie the store to one."""
     import redis
+    from redis.cluster import RedisCluster
+    from redis.exceptions import RedisClusterException
 
-    from chatcli.server.redis_store import mask_url
+    from chatcli.server.redis_store import cluster_url, mask_url
 
     shown = mask_url(url)
+    cluster = cluster_url(url)
+    client: redis.Redis | RedisCluster
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        if cluster is None:
+            client = redis.Redis.from_url(
+                url, socket_connect_timeout=timeout, socket_timeout=timeout
+            )
+        else:
+            client = RedisCluster.from_url(
+                cluster, socket_connect_timeout=timeout, socket_timeout=timeout
+            )
     except ValueError as exc:
         raise SetupError(
             f"invalid Redis URL {shown}: {exc}; fix --redis-url or REDIS_URL"
         ) from None
+    except (redis.RedisError, RedisClusterException) as exc:
+        raise StoreUnavailable(
+            f"Redis Cluster at {shown} is not answering ({first_line(exc)}): start it "
+            "or fix --redis-url / REDIS_URL"
+        ) from None
     try:
         client.ping()
-    except redis.RedisError as exc:
+    except (redis.RedisError, RedisClusterException) as exc:
         raise StoreUnavailable(
             f"Redis at {shown} is not answering ({first_line(exc)}): start redis-server "
             "or fix --redis-url / REDIS_URL"

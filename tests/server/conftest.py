@@ -25,9 +25,12 @@ from chatcli.server.app import create_app
 from chatcli.server.http_limits import HttpLimits
 from chatcli.server.store import Store
 from chatcli.server.threaded import ThreadedServer
-from tests.support.procs import RedisServer
+from tests.support.procs import RedisClusterServer, RedisServer
 
 STORES = ["sqlite", "redis"]
+ALL_STORES = [*STORES, "redis-cluster"]
+"""For modules that also run on the session's Redis Cluster:
+`pytestmark = pytest.mark.parametrize("live", ALL_STORES, indirect=True)`."""
 WINDOW = 6
 BODY_LIMIT = 256 * 1024
 API_KEY = "test-key-1234"
@@ -66,6 +69,17 @@ def redis_fingerprint(redis_proc: RedisServer) -> Callable[[], Any]:
     return read
 
 
+def cluster_fingerprint(cluster: RedisClusterServer) -> Callable[[], Any]:
+    from redis.cluster import RedisCluster
+
+    client = RedisCluster(host="127.0.0.1", port=cluster.nodes[0].port)
+
+    def read() -> dict[bytes, Any]:
+        return {key: client.dump(key) for key in client.scan_iter(count=1000)}
+
+    return read
+
+
 def open_store(kind: str, tmp: Path, request: pytest.FixtureRequest) -> tuple[Store, Any]:
     if kind == "sqlite":
         from chatcli.server.sqlite_store import SQLiteStore
@@ -73,6 +87,10 @@ def open_store(kind: str, tmp: Path, request: pytest.FixtureRequest) -> tuple[St
         path = tmp / "memory.db"
         return SQLiteStore(path), sqlite_fingerprint(path)
     from chatcli.server.redis_store import RedisStore
+
+    if kind == "redis-cluster":
+        cluster: RedisClusterServer = request.getfixturevalue("redis_cluster_proc")
+        return RedisStore(cluster.url), cluster_fingerprint(cluster)
 
     redis_proc: RedisServer = request.getfixturevalue("redis_proc")
     return RedisStore(redis_proc.url), redis_fingerprint(redis_proc)
@@ -110,6 +128,8 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live]:
     """A server over an empty store, for tests about the whole sessions index."""
     if request.param == "redis":
         request.getfixturevalue("redis_proc").flush()
+    if request.param == "redis-cluster":
+        request.getfixturevalue("redis_cluster_proc").flush()
     with live_server(request.param, tmp_path, request) as server:
         yield server
 

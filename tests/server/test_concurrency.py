@@ -4,8 +4,8 @@ Each message posted is, at the end, either still among the session's messages or
 the lines the summarizer was handed (recorded by the scripted LLM), never both, never
 neither, and in the order each writer posted it. That is Motörhead's defect 1 (indices
 shift under a slow LTRIM) and 2 (an in-process lock) turned into a test, against real
-`chatcli serve` processes: one on SQLite, one on Redis, two on one SQLite file and two
-on one Redis.
+`chatcli serve` processes: one on SQLite, one on Redis, two on one SQLite file, two
+on one Redis and two on one Redis Cluster.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Setup:
 
 
 @pytest.fixture(
-    params=["sqlite", "redis", "two-on-sqlite", "two-on-redis"],
+    params=["sqlite", "redis", "two-on-sqlite", "two-on-redis", "two-on-redis-cluster"],
 )
 def setup(
     request: pytest.FixtureRequest,
@@ -57,7 +57,23 @@ def setup(
     kind: str = request.param
     replicas = 2 if kind.startswith("two") else 1
     env = serve_env(scripted_llm)
-    if kind.endswith("redis"):
+    if kind.endswith("redis-cluster"):
+        from redis.cluster import RedisCluster
+
+        from chatcli.server.redis_layout import ClusterLayout
+
+        cluster = request.getfixturevalue("redis_cluster_proc")
+        cluster.flush()
+        args = ["--store", "redis", "--redis-url", cluster.url]
+        client = RedisCluster(host="127.0.0.1", port=cluster.nodes[0].port)
+        layout = ClusterLayout()
+
+        def count(session: str) -> int:
+            return client.llen(layout.messages(session))
+
+        def stale() -> int:
+            return sum(client.scard(key) for key in layout.rebuild_sets())
+    elif kind.endswith("redis"):
         # A serve resumes every session over its window at start: another module's
         # leftovers on the shared Redis would take the summarizer from this test's.
         redis_proc.flush()

@@ -18,7 +18,7 @@ from chatcli.server.store import Entry, ForkStatus, Message, NewEntry, Store
 M = Message
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "redis-cluster"])
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
     """Makes stores over one backing store, as separate processes or replicas would."""
     if request.param == "sqlite":
@@ -26,6 +26,12 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ca
 
         path = tmp_path / "memory.db"
         yield lambda: SQLiteStore(path)
+    elif request.param == "redis-cluster":
+        from chatcli.server.redis_store import RedisStore
+
+        cluster = request.getfixturevalue("redis_cluster_proc")
+        cluster.flush()
+        yield lambda: RedisStore(cluster.url)
     else:
         from chatcli.server.redis_store import RedisStore
 

@@ -1,6 +1,7 @@
-"""chatcli's transcript routes over HTTP, on SQLite and on a real Redis: the record kept
-under Motörhead's window, one message at a time, fork and import. Bad input is refused
-with a 4xx `{"error"}` and writes nothing (the whole store is compared before and after)."""
+"""chatcli's transcript routes over HTTP, on SQLite, a real Redis and a real Redis Cluster:
+the record kept under Motörhead's window, one message at a time, fork and import. Bad input
+is refused with a 4xx `{"error"}` and writes nothing (the whole store is compared before and
+after)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.server.conftest import WINDOW, Live
+from tests.server.conftest import ALL_STORES, WINDOW, Live
 
+pytestmark = pytest.mark.parametrize("live", ALL_STORES, indirect=True, scope="module")
 ID = re.compile(r"[0-9a-hjkmnp-tv-z]{16}")
 UNKNOWN = "0000000000zzzzzz"
 

@@ -185,3 +185,173 @@ def start_serve(
         time.sleep(0.1)
     served.kill()
     raise TimeoutError(f"chatcli serve did not answer within 30s:\n{log.read_text()}")
+
+
+CLUSTER_NODE_TIMEOUT_MS = 1000
+"""Small, so a killed master's replica takes over within a couple of seconds."""
+
+
+def free_cluster_ports(count: int, low: int = 20000, high: int = 45000) -> list[int]:
+    """`count` loopback ports below 55536 whose cluster bus ports (port + 10000) are free too."""
+    import random
+
+    found: list[int] = []
+    while len(found) < count:
+        port = random.randrange(low, high)
+        if port in found or port + 10000 in found:
+            continue
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        found.append(port)
+    return found
+
+
+def redis_cli_binary() -> Path | None:
+    """redis-cli (or valkey-cli), which joins the nodes into a cluster; None when absent."""
+    for name in ("redis-cli", "valkey-cli"):
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    return None
+
+
+@dataclass
+class ClusterNode:
+    port: int
+    proc: subprocess.Popen
+    args: list[str]
+
+    def kill(self) -> None:
+        """SIGKILL: the node vanishes mid-write, as a crashed host would."""
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+        self.proc.wait(10)
+
+    def restart(self) -> None:
+        """The same node again (same nodes.conf): it rejoins, as its master's replica."""
+        self.proc = subprocess.Popen(
+            self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for_port(self.port, proc=self.proc)
+
+
+@dataclass
+class RedisClusterServer:
+    """Real redis-server processes in cluster mode: three masters, each with a replica."""
+
+    nodes: list[ClusterNode]
+    cli: Path
+    dir: Path
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
+
+    def node_info(self, port: int, section: str) -> dict[str, str]:
+        import redis
+
+        if section == "cluster":
+            text = redis.Redis(port=port).execute_command("CLUSTER INFO")
+            if isinstance(text, bytes):
+                text = text.decode()
+            if isinstance(text, dict):
+                return {str(k): str(v) for k, v in text.items()}
+            pairs = (line.split(":", 1) for line in text.splitlines() if ":" in line)
+            return {k: v.strip() for k, v in pairs}
+        return {k: str(v) for k, v in redis.Redis(port=port).info(section).items()}
+
+    def masters(self) -> list[ClusterNode]:
+        return [n for n in self.live() if self.node_info(n.port, "replication")["role"] == "master"]
+
+    def live(self) -> list[ClusterNode]:
+        return [n for n in self.nodes if n.proc.poll() is None]
+
+    def replica_of(self, master: ClusterNode) -> ClusterNode:
+        for node in self.live():
+            info = self.node_info(node.port, "replication")
+            if info["role"] == "slave" and info.get("master_port") == str(master.port):
+                return node
+        raise LookupError(f"no replica of {master.port}")
+
+    def wait_healthy(self, timeout: float = 30.0, masters: int = 3) -> None:
+        """Until every live node says cluster_state:ok, `masters` masters serve, and every
+        replica's link to its master is up."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                states = [self.node_info(n.port, "cluster")["cluster_state"] for n in self.live()]
+                roles = [self.node_info(n.port, "replication") for n in self.live()]
+                linked = all(
+                    r.get("master_link_status") == "up" for r in roles if r["role"] == "slave"
+                )
+                count = sum(r["role"] == "master" for r in roles)
+                last = f"states={states} masters={count} linked={linked}"
+                if all(s == "ok" for s in states) and linked and count == masters:
+                    return
+            except Exception as exc:  # a node still starting answers with errors
+                last = repr(exc)
+            time.sleep(0.1)
+        raise TimeoutError(f"the cluster was not healthy within {timeout}s: {last}")
+
+    def flush(self) -> None:
+        import redis
+
+        for node in self.masters():
+            redis.Redis(port=node.port).flushall()
+
+
+@contextlib.contextmanager
+def redis_cluster() -> Iterator[RedisClusterServer]:
+    """Six redis-server processes with --cluster-enabled, joined by `redis-cli --cluster
+    create --cluster-replicas 1` into three masters with a replica each, on loopback."""
+    cli = redis_cli_binary()
+    if cli is None:
+        raise RuntimeError("no redis-cli to create a cluster with")
+    binary = redis_binary()
+    workdir = Path(tempfile.mkdtemp(prefix="chatcli-cluster-"))
+    nodes: list[ClusterNode] = []
+    try:
+        for port in free_cluster_ports(6):
+            node_dir = workdir / str(port)
+            node_dir.mkdir()
+            args = [
+                str(binary),
+                "--port", str(port),
+                "--bind", "127.0.0.1",
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", str(node_dir / "nodes.conf"),
+                "--cluster-node-timeout", str(CLUSTER_NODE_TIMEOUT_MS),
+                "--cluster-replica-validity-factor", "0",
+                "--cluster-require-full-coverage", "no",
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(node_dir),
+            ]  # fmt: skip
+            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            nodes.append(ClusterNode(port, proc, args))
+        for node in nodes:
+            wait_for_port(node.port, proc=node.proc)
+        subprocess.run(
+            [
+                str(cli), "--cluster", "create",
+                *(f"127.0.0.1:{n.port}" for n in nodes),
+                "--cluster-replicas", "1", "--cluster-yes",
+            ],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        cluster = RedisClusterServer(nodes, cli, workdir)
+        cluster.wait_healthy()
+        yield cluster
+    finally:
+        for node in nodes:
+            if node.proc.poll() is None:
+                node.proc.terminate()
+        for node in nodes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                node.proc.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,222 @@
+"""Where the Redis store keeps each thing: the key names, one layout per kind of Redis.
+
+`MotorheadLayout` is Motörhead's own layout (see redis_store.py), for one Redis: the
+default, and what LangChain's client and Motörhead itself read.
+
+`ClusterLayout` is for a Redis Cluster, where a script may only touch keys of one hash
+slot. Every session belongs to one of `CLUSTER_BUCKETS` buckets (crc32 of its id), and
+every key of the session carries the bucket as its hash tag, so a session's keys share
+a slot and every script stays one atomic step:
+
+    chatcli:{B}:session:{id}      the window list (Motörhead's session:{id})
+    chatcli:{B}:context:{id}      the summary
+    chatcli:{B}:tokens:{id}       summarization tokens spent
+    chatcli:{B}:transcript:{id}   chatcli's transcript hash, order and window sets,
+    chatcli:{B}:order:{id}        as in the Motörhead layout
+    chatcli:{B}:window:{id}
+    chatcli:{B}:lock:{id}         compaction lock
+    chatcli:{B}:epoch:{id}        delete counter
+    chatcli:{B}:idem:{key}        an Idempotency-Key's record, in its session's bucket
+    chatcli:{B}:sessions[:NS]     the bucket's share of the sessions index
+    chatcli:{B}:rebuild           the bucket's sessions whose summary is stale
+    chatcli:{K}:claim:{key}       which session an Idempotency-Key belongs to, in the
+                                  key's own bucket K (see `claim`)
+
+The sessions index is a sorted set per bucket, written by the same script as the
+messages, so it can never disagree with them; listing merges the buckets' sets by
+(score, id), which is exactly the order one sorted set would keep. A bucket is a slot,
+so the buckets spread over the masters as slots do; their number is part of the layout
+(changing it moves every session).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Protocol
+
+CLUSTER_BUCKETS = 256
+"""Enough slots to spread over a few dozen masters; few enough that listing the sessions
+(one ZRANGE per bucket, pipelined) stays a few milliseconds."""
+
+
+class KeyLayout(Protocol):
+    """The key names the Redis store's scripts and commands are given."""
+
+    def messages(self, session_id: str) -> str: ...
+    def context(self, session_id: str) -> str: ...
+    def tokens(self, session_id: str) -> str: ...
+    def transcript(self, session_id: str) -> str: ...
+    def order(self, session_id: str) -> str: ...
+    def window(self, session_id: str) -> str: ...
+    def lock(self, session_id: str) -> str: ...
+    def epoch(self, session_id: str) -> str: ...
+
+    def idem(self, session_id: str, key: str) -> str:
+        """The Idempotency-Key's record, written by the append script itself."""
+        ...
+
+    def claim(self, key: str) -> str | None:
+        """A key that records which session an Idempotency-Key was first used for, set
+        before the append; None when `idem` is one key for every session already."""
+        ...
+
+    def index(self, session_id: str, namespace: str | None) -> str:
+        """The sessions index the session's writes update."""
+        ...
+
+    def indexes(self, namespace: str | None) -> list[str]:
+        """Every sorted set whose merge is the namespace's sessions index."""
+        ...
+
+    def rebuild(self, session_id: str) -> str:
+        """The set of stale-summary sessions the session's scripts update."""
+        ...
+
+    def rebuild_sets(self) -> list[str]:
+        """Every set whose union is the sessions with a stale summary."""
+        ...
+
+    def same_slot(self, a: str, b: str) -> bool:
+        """Whether one script may touch both sessions' keys."""
+        ...
+
+    @property
+    def messages_pattern(self) -> str:
+        """A SCAN pattern matching every window list."""
+        ...
+
+    def session_of(self, messages_key: bytes) -> str:
+        """The session id in a window list's key."""
+        ...
+
+
+def _index_name(namespace: str | None) -> str:
+    return f"sessions:{namespace}" if namespace else "sessions"
+
+
+@dataclass(frozen=True)
+class MotorheadLayout:
+    """Motörhead's keys and chatcli's `chatcli:*` keys beside them, on one Redis."""
+
+    def messages(self, session_id: str) -> str:
+        return f"session:{session_id}"
+
+    def context(self, session_id: str) -> str:
+        return f"context:{session_id}"
+
+    def tokens(self, session_id: str) -> str:
+        return f"tokens:{session_id}"
+
+    def transcript(self, session_id: str) -> str:
+        return f"chatcli:transcript:{session_id}"
+
+    def order(self, session_id: str) -> str:
+        return f"chatcli:order:{session_id}"
+
+    def window(self, session_id: str) -> str:
+        return f"chatcli:window:{session_id}"
+
+    def lock(self, session_id: str) -> str:
+        return f"chatcli:lock:{session_id}"
+
+    def epoch(self, session_id: str) -> str:
+        return f"chatcli:epoch:{session_id}"
+
+    def idem(self, session_id: str, key: str) -> str:
+        return f"chatcli:idem:{key}"
+
+    def claim(self, key: str) -> str | None:
+        return None
+
+    def index(self, session_id: str, namespace: str | None) -> str:
+        return _index_name(namespace)
+
+    def indexes(self, namespace: str | None) -> list[str]:
+        return [_index_name(namespace)]
+
+    def rebuild(self, session_id: str) -> str:
+        return "chatcli:rebuild"
+
+    def rebuild_sets(self) -> list[str]:
+        return ["chatcli:rebuild"]
+
+    def same_slot(self, a: str, b: str) -> bool:
+        return True
+
+    @property
+    def messages_pattern(self) -> str:
+        return "session:*"
+
+    def session_of(self, messages_key: bytes) -> str:
+        return messages_key[len(b"session:") :].decode("utf-8", "replace")
+
+
+def bucket(text: str, buckets: int = CLUSTER_BUCKETS) -> int:
+    """The cluster bucket of a session id or an Idempotency-Key: stable across processes."""
+    return zlib.crc32(text.encode("utf-8", "surrogatepass")) % buckets
+
+
+@dataclass(frozen=True)
+class ClusterLayout:
+    """Hash-tagged keys: a session's keys in its bucket's slot (see the module's doc)."""
+
+    buckets: int = CLUSTER_BUCKETS
+
+    def _in(self, session_id: str, kind: str) -> str:
+        return f"chatcli:{{{bucket(session_id, self.buckets)}}}:{kind}:{session_id}"
+
+    def messages(self, session_id: str) -> str:
+        return self._in(session_id, "session")
+
+    def context(self, session_id: str) -> str:
+        return self._in(session_id, "context")
+
+    def tokens(self, session_id: str) -> str:
+        return self._in(session_id, "tokens")
+
+    def transcript(self, session_id: str) -> str:
+        return self._in(session_id, "transcript")
+
+    def order(self, session_id: str) -> str:
+        return self._in(session_id, "order")
+
+    def window(self, session_id: str) -> str:
+        return self._in(session_id, "window")
+
+    def lock(self, session_id: str) -> str:
+        return self._in(session_id, "lock")
+
+    def epoch(self, session_id: str) -> str:
+        return self._in(session_id, "epoch")
+
+    def idem(self, session_id: str, key: str) -> str:
+        return f"chatcli:{{{bucket(session_id, self.buckets)}}}:idem:{key}"
+
+    def claim(self, key: str) -> str | None:
+        return f"chatcli:{{{bucket(key, self.buckets)}}}:claim:{key}"
+
+    def _index(self, number: int, namespace: str | None) -> str:
+        return f"chatcli:{{{number}}}:{_index_name(namespace)}"
+
+    def index(self, session_id: str, namespace: str | None) -> str:
+        return self._index(bucket(session_id, self.buckets), namespace)
+
+    def indexes(self, namespace: str | None) -> list[str]:
+        return [self._index(n, namespace) for n in range(self.buckets)]
+
+    def rebuild(self, session_id: str) -> str:
+        return f"chatcli:{{{bucket(session_id, self.buckets)}}}:rebuild"
+
+    def rebuild_sets(self) -> list[str]:
+        return [f"chatcli:{{{n}}}:rebuild" for n in range(self.buckets)]
+
+    def same_slot(self, a: str, b: str) -> bool:
+        return bucket(a, self.buckets) == bucket(b, self.buckets)
+
+    @property
+    def messages_pattern(self) -> str:
+        return "chatcli:{*}:session:*"
+
+    def session_of(self, messages_key: bytes) -> str:
+        return messages_key.partition(b"}:session:")[2].decode("utf-8", "replace")
