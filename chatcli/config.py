@@ -26,6 +26,9 @@ MASK = "********"
 Provider = Literal["auto", "local", "openai"]
 Api = Literal["chat", "completions"]
 StoreKind = Literal["sqlite", "redis"]
+EmbeddingKind = Literal["local", "minilm", "wordllama", "openai"]
+"""'local' is the packaged model chatcli recommends (chatcli.recall.open says which and why);
+'minilm' and 'wordllama' name a packaged model; 'openai' is llm.base_url's /embeddings."""
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
@@ -71,6 +74,10 @@ class ServerSettings:
     max_connections: int = 1000
     idempotency_ttl: float = 24 * 3600.0
     long_term_memory: bool = False
+    embedding: EmbeddingKind = "local"
+    """The model that indexes messages for /retrieval; changing it re-embeds what is stored."""
+    embedding_model: str = "text-embedding-3-small"
+    """The model name sent to /embeddings when embedding is 'openai'."""
     summarize: bool = True
     log_level: LogLevel = "info"
     workers: int = 1
