@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import statistics
@@ -48,14 +49,19 @@ WORDS = [f"w{i}" for i in range(VOCABULARY)]
 COMMON = ["the", "a", "i", "you", "is", "my", "and", "to", "of", "it", "what", "do"]
 
 
+ZIPF = list(itertools.accumulate(1 / (rank + 10) for rank in range(VOCABULARY)))
+"""Content words' cumulative frequencies: Zipf's law, shifted so that the commonest content
+word is in about 1 message of 10 (the commonest words of all are the COMMON ones)."""
+
+
 def sentence(rng: random.Random) -> str:
-    """8-20 words: half common ones, the rest Zipf-like over the vocabulary."""
+    """8-20 words: half common (stop) words, the rest content words by ZIPF."""
     words = []
     for _ in range(rng.randint(8, 20)):
         if rng.random() < 0.5:
             words.append(rng.choice(COMMON))
         else:
-            words.append(WORDS[min(VOCABULARY - 1, int(rng.paretovariate(1.1)) - 1)])
+            words.append(rng.choices(WORDS, cum_weights=ZIPF)[0])
     return " ".join(words)
 
 
