@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chatcli.recall.ranking import top_k_cosine
+
 CAPACITY = 8
 """Matrices kept (sessions, and 'all sessions'), least recently searched dropped first."""
 
@@ -75,8 +77,7 @@ class VectorCache:
             return []
         if matrix.shape[1] != query.shape[0]:
             return []
-        rows, scores = top_k(matrix, query.astype(np.float32, copy=False), limit)
-        return [(int(docs[r]), float(s)) for r, s in zip(rows, scores, strict=True)]
+        return [(int(docs[r]), s) for r, s in top_k_cosine(matrix, query, limit)]
 
     def _current(
         self, conn: sqlite3.Connection, session_id: str | None, model: str
@@ -129,15 +130,3 @@ def _read(
     docs = [doc for doc, blob in rows if len(blob) == dim * 4]
     matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(docs), dim)
     return docs, matrix
-
-
-def top_k(matrix: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of `matrix` with the `k` largest dot products with `query`, largest first
-    (exact: every row is scored), and those products."""
-    scores = matrix @ query
-    k = min(k, len(scores))
-    if k <= 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    order = part[np.argsort(-scores[part], kind="stable")]
-    return order, scores[order]
