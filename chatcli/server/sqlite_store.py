@@ -18,12 +18,22 @@ by `seq`, a per-session counter (`sessions.next_seq`) that also makes the ids un
 A file from before the transcript is adopted by its migration: what each window holds
 becomes the start of its transcript, once, under the write lock.
 
+Recall (long-term memory): table `recall` holds one row per transcript entry, written in
+the same transaction as the entry. Its `doc` (AUTOINCREMENT, never reused) is the rowid of
+the entry's keyword entry in `recall_fts`, a contentless FTS5 table over "Role: content"
+with the session as a token of its own; `model` and `vector` stay NULL until the indexer
+stores a vector. An edit gives the entry a new `doc` (the old row and keyword entry go),
+so a vector computed from the old text can never be stored against the new. Dense search
+is exact, over vectors held in memory by sqlite_vectors.VectorCache and kept true by
+`recall_meta`'s generation counter (see there).
+
 SQLite calls block, so they run on a small pool of threads, one connection per thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import threading
 import time
@@ -31,7 +41,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chatcli.server.errors import StoreUnavailable
 from chatcli.server.store import (
@@ -40,6 +50,7 @@ from chatcli.server.store import (
     Entry,
     Forked,
     ForkStatus,
+    Found,
     Imported,
     Memory,
     Message,
@@ -47,8 +58,14 @@ from chatcli.server.store import (
     Page,
     Pending,
     Rebuild,
+    ToEmbed,
     message_id,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from chatcli.server.sqlite_vectors import VectorCache
 
 T = TypeVar("T")
 
@@ -141,6 +158,29 @@ MIGRATIONS: list[list[Step]] = [
         "CREATE INDEX sessions_to_rebuild ON sessions(rebuild) WHERE rebuild IS NOT NULL",
         _adopt_windows,
     ],
+    [
+        """CREATE TABLE recall (
+            doc INTEGER PRIMARY KEY AUTOINCREMENT,
+            session_id TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            model TEXT,
+            vector BLOB,
+            gen INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE UNIQUE INDEX recall_by_message ON recall(session_id, message_id)",
+        "CREATE INDEX recall_by_model ON recall(model, doc)",
+        "CREATE INDEX recall_by_gen ON recall(gen) WHERE vector IS NOT NULL",
+        "CREATE VIRTUAL TABLE recall_fts USING fts5(text, session, content='')",
+        """CREATE TABLE recall_meta (
+            id INTEGER PRIMARY KEY CHECK (id = 0),
+            gen INTEGER NOT NULL,
+            removed INTEGER NOT NULL
+        )""",
+        "INSERT INTO recall_meta(id, gen, removed) VALUES (0, 0, 0)",
+        "INSERT INTO recall(session_id, message_id) "
+        "SELECT session_id, id FROM transcript ORDER BY session_id, seq",
+        lambda conn: _add_keywords(conn, 0),
+    ],
 ]
 """Schema version N+1 is MIGRATIONS[N]; append new steps, never edit old ones."""
 
@@ -165,6 +205,32 @@ SUMMARIZED = (
     "SELECT role, content FROM transcript WHERE session_id = ? AND summarized = 1 ORDER BY seq"
 )
 TO_REBUILD = "SELECT id FROM sessions WHERE rebuild IS NOT NULL"
+DOC_TEXT = "t.role || ': ' || t.content"
+"""What a message is indexed as, "Role: content", from `transcript t`: the keyword entry and
+the text embedded are both this expression, so a contentless FTS delete (which must repeat
+the indexed values exactly) always matches what was inserted."""
+DOC_SESSION = "'s' || hex(t.session_id)"
+"""The session as one FTS token (letters and digits only), so a search within a session is
+an FTS AND instead of a filter after ranking every session's matches."""
+JOIN_TRANSCRIPT = "JOIN transcript t ON t.session_id = r.session_id AND t.id = r.message_id"
+UNINDEXED_NONE = (
+    f"SELECT r.doc, r.session_id, r.message_id, {DOC_TEXT} FROM recall r {JOIN_TRANSCRIPT} "
+    "WHERE r.model IS NULL ORDER BY r.doc LIMIT ?"
+)
+UNINDEXED_OTHER = (
+    f"SELECT r.doc, r.session_id, r.message_id, {DOC_TEXT} FROM recall r {JOIN_TRANSCRIPT} "
+    "WHERE r.model < ? OR r.model > ? ORDER BY r.doc LIMIT ?"
+)
+BACKLOG_NONE = "SELECT count(*) FROM recall WHERE model IS NULL"
+BACKLOG_OTHER = "SELECT count(*) FROM recall WHERE model < ? OR model > ?"
+KEYWORD = (
+    "SELECT recall_fts.rowid, -bm25(recall_fts, 1.0, 0.0) FROM recall_fts "
+    "WHERE recall_fts MATCH ? ORDER BY bm25(recall_fts, 1.0, 0.0) LIMIT ?"
+)
+ENTRIES_OF_DOCS = (
+    "SELECT r.doc, r.session_id, t.seq, t.id, t.role, t.content, t.created_at, t.summarized "
+    f"FROM recall r {JOIN_TRANSCRIPT} WHERE r.doc IN (SELECT value FROM json_each(?))"
+)
 READ_QUERIES = {
     "get": (GET_MESSAGES, ("s", 12)),
     "pending": (OLDEST_MESSAGES, ("s", 6)),
@@ -175,6 +241,11 @@ READ_QUERIES = {
     "transcript": (TRANSCRIPT_PAGE, ("s", 100, 100)),
     "message": (TRANSCRIPT_ENTRY, ("s", "m")),
     "to_rebuild": (TO_REBUILD, ()),
+    "unindexed": (UNINDEXED_NONE, (10,)),
+    "unindexed_other": (UNINDEXED_OTHER, ("m", "m", 10)),
+    "backlog": (BACKLOG_NONE, ()),
+    "backlog_other": (BACKLOG_OTHER, ("m", "m")),
+    "entries_of_docs": (ENTRIES_OF_DOCS, ("[1, 2]",)),
 }
 """The queries whose cost must not grow with the data, with sample parameters, so a test
 can check each one's plan searches an index."""
@@ -210,6 +281,7 @@ class SQLiteStore:
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
+        self._vectors: VectorCache | None = None
         self._prepare()
 
     def _prepare(self) -> None:
@@ -320,6 +392,7 @@ class SQLiteStore:
                             for m, (seq, public) in zip(messages, entries, strict=True)
                         ],
                     )
+                    _recall_added(conn, session_id, entries[0][0] - 1)
                 return conn.execute(SESSION_COUNT, (session_id,)).fetchone()[0]
 
         return await self._run(work)
@@ -346,6 +419,7 @@ class SQLiteStore:
         def work(conn: sqlite3.Connection) -> None:
             with self._write(conn):
                 conn.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
+                _recall_removed(conn, "r.session_id = ?", (session_id,))
                 conn.execute("DELETE FROM transcript WHERE session_id = ?", (session_id,))
                 conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
                 conn.execute(
@@ -504,6 +578,9 @@ class SQLiteStore:
                 if row is None:
                     return None
                 entry = _entry(row)
+                _recall_removed(
+                    conn, "r.session_id = ? AND r.message_id = ?", (session_id, message_id)
+                )
                 conn.execute(
                     "DELETE FROM transcript WHERE session_id = ? AND seq = ?",
                     (session_id, entry.seq),
@@ -531,10 +608,14 @@ class SQLiteStore:
                 if row is None:
                     return None
                 entry = _entry(row)
+                _recall_removed(
+                    conn, "r.session_id = ? AND r.message_id = ?", (session_id, message_id)
+                )
                 conn.execute(
                     "UPDATE transcript SET content = ? WHERE session_id = ? AND seq = ?",
                     (content, session_id, entry.seq),
                 )
+                _recall_added(conn, session_id, entry.seq - 1, entry.seq)
                 if entry.summarized:
                     _mark_stale(conn, session_id, token)
                 else:
@@ -580,6 +661,7 @@ class SQLiteStore:
                     "summarized * ? FROM transcript WHERE session_id = ? AND seq <= ?",
                     (target, int(keep_summary), source, upto),
                 ).rowcount
+                _recall_added(conn, target, 0)
                 if keep_summary:
                     window = conn.execute(
                         "INSERT INTO messages(session_id, role, content, message_id) "
@@ -658,6 +740,8 @@ class SQLiteStore:
                             "VALUES (?, ?, ?, ?)",
                             (session_id, entry.role, entry.content, entry.id),
                         )
+                if places:
+                    _recall_added(conn, session_id, places[0][0] - 1)
                 conn.execute(
                     "UPDATE sessions SET count = count + ?, context = coalesce(?, context), "
                     "tokens = coalesce(?, tokens) WHERE id = ?",
@@ -707,6 +791,80 @@ class SQLiteStore:
     async def sessions_to_rebuild(self) -> list[str]:
         def work(conn: sqlite3.Connection) -> list[str]:
             return [r[0] for r in conn.execute(TO_REBUILD).fetchall()]
+
+        return await self._run(work)
+
+    async def unindexed(self, model: str, limit: int) -> list[ToEmbed]:
+        def work(conn: sqlite3.Connection) -> list[ToEmbed]:
+            with _read(conn):
+                rows = conn.execute(UNINDEXED_NONE, (limit,)).fetchall()
+                if len(rows) < limit:
+                    rows += conn.execute(
+                        UNINDEXED_OTHER, (model, model, limit - len(rows))
+                    ).fetchall()
+            return [ToEmbed(sid, mid, text, str(doc)) for doc, sid, mid, text in rows]
+
+        return await self._run(work)
+
+    async def add_vectors(self, model: str, vectors: Sequence[tuple[ToEmbed, bytes]]) -> int:
+        rows = [(int(item.mark), blob) for item, blob in vectors]
+
+        def work(conn: sqlite3.Connection) -> int:
+            with self._write(conn):
+                replaced = conn.execute(
+                    "SELECT count(*) FROM recall WHERE doc IN (SELECT value FROM json_each(?)) "
+                    "AND model IS NOT NULL AND model != ?",
+                    (json.dumps([doc for doc, _ in rows]), model),
+                ).fetchone()[0]
+                gen = _next_generation(conn, removed=replaced > 0)
+                stored = 0
+                for doc, blob in rows:
+                    stored += conn.execute(
+                        "UPDATE recall SET model = ?, vector = ?, gen = ? "
+                        "WHERE doc = ? AND (model IS NULL OR model != ?)",
+                        (model, blob, gen, doc, model),
+                    ).rowcount
+                return stored
+
+        return await self._run(work)
+
+    async def backlog(self, model: str) -> int:
+        def work(conn: sqlite3.Connection) -> int:
+            with _read(conn):
+                none = conn.execute(BACKLOG_NONE).fetchone()[0]
+                return none + conn.execute(BACKLOG_OTHER, (model, model)).fetchone()[0]
+
+        return await self._run(work)
+
+    async def keyword_search(self, session_id: str | None, text: str, limit: int) -> list[Found]:
+        from chatcli.recall.ranking import fts_query
+
+        query = fts_query(text)
+        if query is None:
+            return []
+        if session_id is not None:
+            query = f'session : "{_session_token(session_id)}" AND ({query})'
+
+        def work(conn: sqlite3.Connection) -> list[Found]:
+            with _read(conn):
+                ranked = conn.execute(KEYWORD, (query, limit)).fetchall()
+                return _found(conn, ranked)
+
+        return await self._run(work)
+
+    async def nearest(
+        self, session_id: str | None, model: str, vector: np.ndarray, limit: int
+    ) -> list[Found]:
+        if self._vectors is None:
+            from chatcli.server.sqlite_vectors import VectorCache
+
+            self._vectors = VectorCache()
+        cache = self._vectors
+
+        def work(conn: sqlite3.Connection) -> list[Found]:
+            ranked = cache.nearest(conn, session_id, model, vector, limit)
+            with _read(conn):
+                return _found(conn, ranked)
 
         return await self._run(work)
 
@@ -775,6 +933,81 @@ def _index(conn: sqlite3.Connection, namespace: str | None, session_id: str, now
         "ON CONFLICT(namespace, session_id) DO UPDATE SET score = excluded.score",
         (namespace or DEFAULT_NAMESPACE, session_id, now),
     )
+
+
+def _recall_added(
+    conn: sqlite3.Connection, session_id: str, after_seq: int, upto_seq: int | None = None
+) -> None:
+    """Index rows and keyword entries for the session's entries after `after_seq` (up to
+    `upto_seq`), just written in this transaction; their vectors are the indexer's job."""
+    last = _last_doc(conn)
+    conn.execute(
+        "INSERT INTO recall(session_id, message_id) SELECT session_id, id FROM transcript "
+        "WHERE session_id = ? AND seq > ? AND seq <= ? ORDER BY seq",
+        (session_id, after_seq, upto_seq if upto_seq is not None else 2**62),
+    )
+    _add_keywords(conn, last)
+
+
+def _last_doc(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT coalesce(max(doc), 0) FROM recall").fetchone()[0]
+
+
+def _add_keywords(conn: sqlite3.Connection, after_doc: int) -> None:
+    conn.execute(
+        f"INSERT INTO recall_fts(rowid, text, session) SELECT r.doc, {DOC_TEXT}, {DOC_SESSION} "
+        f"FROM recall r {JOIN_TRANSCRIPT} WHERE r.doc > ? ORDER BY r.doc",
+        (after_doc,),
+    )
+
+
+def _recall_removed(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> None:
+    """Before the transcript entries go: their keyword entries (a contentless FTS table
+    deletes by repeating the indexed values, read here from the entries) and index rows;
+    a vector among them makes every cached set of vectors reload (sqlite_vectors)."""
+    conn.execute(
+        "INSERT INTO recall_fts(recall_fts, rowid, text, session) "
+        f"SELECT 'delete', r.doc, {DOC_TEXT}, {DOC_SESSION} FROM recall r {JOIN_TRANSCRIPT} "
+        f"WHERE {where}",
+        params,
+    )
+    had_vectors = conn.execute(
+        f"SELECT count(*) FROM recall r WHERE {where} AND r.vector IS NOT NULL", params
+    ).fetchone()[0]
+    conn.execute(
+        f"DELETE FROM recall WHERE doc IN (SELECT r.doc FROM recall r WHERE {where})", params
+    )
+    if had_vectors:
+        _next_generation(conn, removed=True)
+
+
+def _next_generation(conn: sqlite3.Connection, removed: bool) -> int:
+    """A new generation of the stored vectors: the vectors written now carry it; `removed`
+    says some were removed or replaced, which no incremental reload can see."""
+    return conn.execute(
+        "UPDATE recall_meta SET gen = gen + 1, removed = CASE WHEN ? THEN gen + 1 "
+        "ELSE removed END WHERE id = 0 RETURNING gen",
+        (int(removed),),
+    ).fetchone()[0]
+
+
+def _session_token(session_id: str) -> str:
+    """DOC_SESSION's value for `session_id` (the tokenizer folds the hex digits' case)."""
+    return "s" + session_id.encode("utf-8").hex()
+
+
+def _found(conn: sqlite3.Connection, ranked: Sequence[tuple[int, float]]) -> list[Found]:
+    """The entries of `ranked` (doc, score) pairs, in that order; docs gone are skipped."""
+    if not ranked:
+        return []
+    rows = conn.execute(ENTRIES_OF_DOCS, (json.dumps([doc for doc, _ in ranked]),)).fetchall()
+    by_doc = {row[0]: row for row in rows}
+    found = []
+    for doc, score in ranked:
+        row = by_doc.get(doc)
+        if row is not None:
+            found.append(Found(row[1], _entry(row[2:]), float(score)))
+    return found
 
 
 class _Transaction:

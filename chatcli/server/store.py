@@ -16,6 +16,14 @@ session. Compaction only marks transcript entries `summarized` (they left the wi
 never removes them. Editing or deleting an entry that was already summarized leaves the
 summary stale, which the store records as a persistent rebuild token until `commit_rebuild`
 stores a summary rebuilt from the transcript.
+
+For long-term recall every store also keeps, per transcript message, a keyword entry
+(written with the message, so a search finds it at once) and a vector tagged with the
+embedding model's name (written later by the indexer, indexer.py). Which messages still
+lack a vector of the current model is the store's durable state, not a queue in memory,
+so a killed server leaves nothing unindexed for good; a vector of another model is never
+searched, only replaced. Deleting or editing a message removes its entry and vector (an
+edit is then indexed afresh).
 """
 
 from __future__ import annotations
@@ -23,7 +31,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -182,6 +193,30 @@ def wire_entry(entry: Entry) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class ToEmbed:
+    """A message the indexer is to embed, as `unindexed` hands it out."""
+
+    session_id: str
+    message_id: str
+    text: str
+    """What is embedded and keyword-indexed: "Role: content"."""
+    mark: str
+    """Store-specific proof of which version of the message this is (SQLite: its index
+    row), so a vector of a message edited or deleted meanwhile is not stored."""
+
+
+@dataclass(frozen=True)
+class Found:
+    """A search hit: the transcript entry and its session."""
+
+    session_id: str
+    entry: Entry
+    score: float
+    """Larger is better; comparable only within one result list (a keyword search's
+    -bm25, or a dense search's cosine similarity)."""
+
+
 M = TypeVar("M")
 """A store's marker type: only the store that handed a marker out ever reads it."""
 
@@ -308,6 +343,30 @@ class Store(Protocol[M]):
 
     async def sessions_to_rebuild(self) -> list[str]:
         """Sessions whose summary is stale: rebuilds to resume at start-up."""
+
+    async def unindexed(self, model: str, limit: int) -> list[ToEmbed]:
+        """Up to `limit` transcript messages holding no vector of `model` (none yet, or
+        another model's), oldest first; those with none at all come first."""
+
+    async def add_vectors(self, model: str, vectors: Sequence[tuple[ToEmbed, bytes]]) -> int:
+        """Store each vector (float32, little-endian, unit length) for its message, tagged
+        `model`, unless the message was deleted or edited since `unindexed` handed it out
+        or already holds a vector of `model` (so a repeat stores nothing). Returns how
+        many were stored."""
+
+    async def backlog(self, model: str) -> int:
+        """How many transcript messages hold no vector of `model`."""
+
+    async def keyword_search(self, session_id: str | None, text: str, limit: int) -> list[Found]:
+        """Up to `limit` messages of the session (None: of every session) matching any word
+        of `text`, best first (BM25 over "Role: content")."""
+
+    async def nearest(
+        self, session_id: str | None, model: str, vector: np.ndarray, limit: int
+    ) -> list[Found]:
+        """The `limit` messages of the session (None: of every session) whose `model`
+        vectors have the largest dot product with `vector`, exactly (not approximately),
+        best first; messages without one are not candidates."""
 
     async def ping(self) -> None:
         """Raise when the backing store is unreachable."""

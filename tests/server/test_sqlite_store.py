@@ -14,6 +14,7 @@ import pytest
 
 from chatcli.server.errors import StoreUnavailable
 from chatcli.server.sqlite_store import MIGRATIONS, READ_QUERIES, SQLiteStore
+from chatcli.server.sqlite_vectors import VECTOR_QUERIES
 from chatcli.server.store import Message
 
 
@@ -116,12 +117,15 @@ def test_several_processes_append_to_one_file_without_losing_a_message(tmp_path:
         assert mine == [f"{name}-{i}" for i in range(n)]
 
 
-@pytest.mark.parametrize("query", sorted(READ_QUERIES))
+QUERIES = {**READ_QUERIES, **VECTOR_QUERIES}
+
+
+@pytest.mark.parametrize("query", sorted(QUERIES))
 def test_request_queries_search_an_index_instead_of_scanning(tmp_path: Path, query: str) -> None:
     """Why GET and POST cost the same at 1k and 1M messages: no query reads rows it skips."""
     path = tmp_path / "memory.db"
     SQLiteStore(path)
-    sql, params = READ_QUERIES[query]
+    sql, params = QUERIES[query]
     with sqlite3.connect(path) as conn:
         plan = " | ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
     assert "USING" in plan and "INDEX" in plan, plan
@@ -153,3 +157,32 @@ def test_a_file_from_before_the_transcript_adopts_each_window_as_its_start(
     entries, window = asyncio.run(read())
     assert entries == [("Human", "hello", False), ("AI", "hi", False)]
     assert window == [Message("Human", "again"), Message("AI", "hi"), Message("Human", "hello")]
+
+
+def test_a_file_from_before_recall_has_its_transcript_keyword_indexed_and_queued_to_embed(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "memory.db"
+    with sqlite3.connect(path) as conn:
+        for step in MIGRATIONS[:3]:
+            for statement in step:
+                if isinstance(statement, str):
+                    conn.execute(statement)
+                else:
+                    statement(conn)
+        conn.execute("PRAGMA user_version = 3")
+        conn.execute("INSERT INTO sessions(id, next_seq) VALUES ('old', 2)")
+        conn.executemany(
+            "INSERT INTO transcript(session_id, seq, id, role, content, created_at) "
+            "VALUES ('old', ?, ?, ?, ?, 0)",
+            [(1, "m1", "Human", "my dog is Rex"), (2, "m2", "AI", "hello Rex")],
+        )
+
+    async def read() -> tuple[list[str], list[str]]:
+        store = SQLiteStore(path)
+        found = [f.entry.id for f in await store.keyword_search("old", "dog", 10)]
+        waiting = [i.text for i in await store.unindexed("any-model", 10)]
+        await store.close()
+        return found, waiting
+
+    assert asyncio.run(read()) == (["m1"], ["Human: my dog is Rex", "AI: hello Rex"])

@@ -1,11 +1,14 @@
 """A real OpenAI-compatible HTTP server on loopback whose answers a test scripts.
 
 It speaks /v1/completions and /v1/chat/completions, streaming (SSE) and not, and
-records every request, so tests can assert on the exact prompt a client sent.
+/v1/embeddings (`scripted_embedding`: the same text always gets the same vector, and texts
+that share words share dimensions), and records every request, so tests can assert on the
+exact prompt a client sent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -19,6 +22,18 @@ from tests.support.loopback import LoopbackHTTP
 Responder = Callable[[str], str]
 """Given the prompt text (completions) or the last user message (chat), the answer."""
 
+EMBEDDING_DIM = 16
+
+
+def scripted_embedding(text: str) -> list[float]:
+    """A bag of hashed words: deterministic, and not of unit length, as a real service's
+    vectors need not be."""
+    vector = [0.0] * EMBEDDING_DIM
+    for word in text.lower().split():
+        digest = hashlib.sha256(word.encode()).digest()
+        vector[digest[0] % EMBEDDING_DIM] += 1.0 + digest[1] / 255
+    return vector
+
 
 @dataclass
 class Recorded:
@@ -28,6 +43,9 @@ class Recorded:
 
     @property
     def prompt(self) -> str:
+        if "input" in self.body:
+            texts = self.body["input"]
+            return texts[0] if isinstance(texts, list) else texts
         if "prompt" in self.body:
             prompt = self.body["prompt"]
             return prompt[0] if isinstance(prompt, list) else prompt
@@ -103,6 +121,9 @@ def _make_handler(owner: ScriptedOpenAI) -> type[BaseHTTPRequestHandler]:
             if owner.api_key and self.headers.get("Authorization") != f"Bearer {owner.api_key}":
                 self._json(401, {"error": {"message": "Incorrect API key provided"}})
                 return
+            if self.path.endswith("/embeddings"):
+                self._embeddings(body)
+                return
             chat = self.path.endswith("/chat/completions")
             if not chat and not self.path.endswith("/completions"):
                 self._json(404, {"error": {"message": "not found"}})
@@ -127,6 +148,36 @@ def _make_handler(owner: ScriptedOpenAI) -> type[BaseHTTPRequestHandler]:
                 self._json(200, _chat_body(answer, body.get("model", "scripted"), usage))
             else:
                 self._json(200, _completion_body(answer, body.get("model", "scripted"), usage))
+
+        def _embeddings(self, body: dict[str, Any]) -> None:
+            """Rows in reverse order, each with its `index`: the API promises the index, not
+            the order, and a client must put them back."""
+            record = Recorded(self.path, body, dict(self.headers))
+            with owner._lock:
+                owner.requests.append(record)
+                failing = owner.fail_next > 0
+                owner.fail_next -= failing
+            if failing:
+                self._json(500, {"error": {"message": "scripted failure"}})
+                return
+            texts = body.get("input")
+            texts = [texts] if isinstance(texts, str) else texts
+            if not isinstance(texts, list) or not all(isinstance(t, str) and t for t in texts):
+                self._json(400, {"error": {"message": "input must be non-empty strings"}})
+                return
+            rows = [
+                {"object": "embedding", "index": i, "embedding": scripted_embedding(text)}
+                for i, text in enumerate(texts)
+            ]
+            self._json(
+                200,
+                {
+                    "object": "list",
+                    "data": rows[::-1],
+                    "model": body.get("model", "scripted"),
+                    "usage": {"prompt_tokens": 0, "total_tokens": 0},
+                },
+            )
 
         def _json(self, status: int, payload: Any) -> None:
             data = json.dumps(payload).encode()
