@@ -17,12 +17,16 @@ from typing import Any, TypeVar
 
 from chatcli.config import Settings
 from chatcli.errors import MemoryServerError, NotFound
-from chatcli.memory.protocol import refused_input
+from chatcli.memory.protocol import recall_disabled, refused_input
 from chatcli.memory.session import (
+    Hit,
+    Recalled,
     SessionMemory,
     TranscriptMessage,
     TranscriptPage,
+    parse_hits,
     parse_memory,
+    parse_recalled,
     parse_transcript_message,
     parse_transcript_page,
 )
@@ -41,6 +45,7 @@ class DirectClient:
 
         assert settings.server.db, "resolve_paths fills server.db"
         self.where = f"the embedded memory at {settings.server.db}"
+        self._long_term = settings.server.long_term_memory
         with _as_cli_errors():
             store = SQLiteStore(settings.server.db)
         self._service = MemoryService(store, settings.server)
@@ -90,6 +95,19 @@ class DirectClient:
 
     def delete(self, session_id: str, namespace: str | None = None) -> None:
         self._run(self._service.delete(session_id, namespace))
+
+    def retrieve(self, session_id: str, text: str) -> list[Recalled]:
+        if not self._long_term:
+            raise recall_disabled(self.where)
+        raw = json.dumps({"text": text}, ensure_ascii=False).encode()
+        return parse_recalled(self._run(self._service.retrieval(session_id, raw)))
+
+    def search(self, text: str, session_id: str | None, limit: int) -> list[Hit]:
+        if not self._long_term:
+            raise recall_disabled(self.where)
+        body = {"text": text, "session_id": session_id, "limit": limit}
+        raw = json.dumps(body, ensure_ascii=False).encode()
+        return parse_hits(self._run(self._service.search(raw)))
 
     def transcript(
         self, session_id: str, *, after: str | None = None, limit: int = 100
