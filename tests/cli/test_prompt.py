@@ -5,10 +5,12 @@ from __future__ import annotations
 from langchain_core.messages import AIMessage, HumanMessage, get_buffer_string
 
 from chatcli.prompt import (
+    RECALL_HEADING,
     SYSTEM,
     TEMPLATE,
     chat_history_text,
     format_prompt,
+    recall_block,
     stored_reply,
     template,
 )
@@ -93,3 +95,62 @@ def test_a_replys_trailing_blank_space_is_dropped() -> None:
 
 def test_a_blank_reply_is_stored_empty() -> None:
     assert stored_reply("   \n") == ""
+
+
+# Recall: what long-term memory found, in the prompt beside the summary.
+
+FACT = ("Human", "my sister Ana lives in Porto")
+
+
+def test_nothing_beyond_the_window_recalls_nothing() -> None:
+    assert recall_block(TURNS, [TURNS[2], TURNS[0], TURNS[3]], 3) == []
+
+
+def test_with_nothing_recalled_the_prompt_is_the_seeds() -> None:
+    recall = recall_block(TURNS, TURNS, 3)
+    assert format_prompt(None, TURNS, "hi", recall=recall) == format_prompt(None, TURNS, "hi")
+
+
+def test_a_message_beyond_the_window_is_recalled_under_a_heading() -> None:
+    assert recall_block(TURNS, [TURNS[0], FACT], 3) == [
+        RECALL_HEADING,
+        "- Human: my sister Ana lives in Porto",
+    ]
+
+
+def test_at_most_k_are_recalled_nearest_first() -> None:
+    found = [("Human", "first"), ("AI", " second"), ("Human", "third")]
+    assert recall_block([], found, 2) == [RECALL_HEADING, "- Human: first", "- AI: second"]
+
+
+def test_messages_in_the_window_do_not_count_against_k() -> None:
+    assert recall_block(TURNS, [*TURNS, FACT], 1) == [RECALL_HEADING, "- " + ": ".join(FACT)]
+
+
+def test_k_of_zero_recalls_nothing() -> None:
+    assert recall_block([], [FACT], 0) == []
+
+
+def test_the_same_words_recalled_twice_are_shown_once() -> None:
+    assert recall_block([], [FACT, FACT], 3) == [RECALL_HEADING, "- " + ": ".join(FACT)]
+
+
+def test_a_recalled_message_is_one_line_whatever_it_held() -> None:
+    assert recall_block([], [("Human", "line one\n\nline  two ")], 3)[1] == (
+        "- Human: line one line two"
+    )
+
+
+def test_a_window_message_is_known_by_its_speaker_and_text_not_its_spacing() -> None:
+    assert recall_block([("AI", " Bob.")], [("AI", "Bob.")], 3) == []
+
+
+def test_the_recall_block_stands_after_the_summary_and_ahead_of_the_turns() -> None:
+    recall = recall_block(TURNS[2:], [FACT], 3)
+    assert chat_history_text("Bob introduced himself.", TURNS[2:], recall) == (
+        "Summary of earlier conversation: Bob introduced himself.\n"
+        f"{RECALL_HEADING}\n"
+        "- Human: my sister Ana lives in Porto\n"
+        "Human: whats my name?\n"
+        "AI:  You said your name is Bob. Is that correct?"
+    )
