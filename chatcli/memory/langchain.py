@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import PrivateAttr
 
-from chatcli.errors import RecallDisabled
+from chatcli.errors import NeedsChatcliServer, RecallDisabled
 from chatcli.memory.protocol import MemoryClient
 from chatcli.memory.session import SessionMemory
 from chatcli.prompt import (
@@ -28,6 +28,7 @@ from chatcli.prompt import (
     recall_block,
     stored_reply,
 )
+from chatcli.server.validation import MAX_TRANSCRIPT_PAGE
 
 RecallSink = Callable[[list[str]], None]
 """Shown the recall block a turn's prompt carries (for --verbose)."""
@@ -90,11 +91,11 @@ class ChatcliMotorheadMemory(MotorheadMemory):
         return {self.memory_key: messages}
 
     def _recall(self, memory: SessionMemory, text: str) -> list[str]:
-        """The recall block for this input: none for a new session (nothing can be beyond
-        its window), when recall is off, or when the server's long-term memory is."""
-        if not (self.recall and self._long_term and self.recall_k > 0 and memory.messages):
+        """The recall block for this input: none when nothing is beyond the window, when
+        recall is off, or when the server's long-term memory is."""
+        if not (self.recall and self._long_term and self.recall_k > 0 and text.strip()):
             return []
-        if not text.strip():
+        if not self._beyond_window(memory):
             return []
         try:
             found = self.client.retrieve(self.session_id, text)
@@ -105,6 +106,23 @@ class ChatcliMotorheadMemory(MotorheadMemory):
         if block and self._on_recall is not None:
             self._on_recall(block)
         return block
+
+    def _beyond_window(self, memory: SessionMemory) -> bool:
+        """Whether the session holds messages the window does not show. A summary says so
+        (compaction moved them out); else the transcript is read just past the window's
+        length, which costs a page read where /retrieval would embed the input. A
+        Motörhead keeps no transcript: its own /retrieval answers."""
+        if memory.summary is not None:
+            return True
+        if not memory.messages:
+            return False
+        if len(memory.messages) >= MAX_TRANSCRIPT_PAGE:
+            return True
+        try:
+            page = self.client.transcript(self.session_id, limit=len(memory.messages) + 1)
+        except NeedsChatcliServer:
+            return True
+        return len(page.messages) > len(memory.messages)
 
     def save_context(self, inputs: dict[str, Any], outputs: dict[str, str]) -> None:
         human, ai = self._get_input_output(inputs, outputs)

@@ -21,11 +21,13 @@ from tests.support.scripted_openai import ScriptedOpenAI
 FACT = "my sister Ana lives in Porto"
 QUESTION = "where does my sister Ana live?"
 RECALLED = f"{RECALL_HEADING}\n- Human: {FACT}\n"
-EMBEDDED = {"CHATCLI_MEMORY_URL": None, "CHATCLI_SERVER_SUMMARIZE": "false"}
+PATIENT = {"CHATCLI_MEMORY_TIMEOUT": "120"}
+"""A planted backlog is indexed while the first question is asked, on a shared machine."""
+EMBEDDED = {**PATIENT, "CHATCLI_MEMORY_URL": None, "CHATCLI_SERVER_SUMMARIZE": "false"}
 """The embedded memory, without summaries: the scripted LLM sees only the chat's prompts."""
 
 
-def long_ago(turns: int = 200) -> list[tuple[str, str]]:
+def long_ago(turns: int = 20) -> list[tuple[str, str]]:
     """The fact, then `turns` exchanges that share no word with the question."""
     filler: list[tuple[str, str]] = []
     for n in range(turns):
@@ -46,8 +48,8 @@ def write_config(environ: dict, text: str) -> None:
 def test_a_fact_200_turns_back_reaches_the_prompt_through_a_live_serve(
     cli, memory, namespace, scripted_llm, sid
 ) -> None:
-    memory.append(sid, long_ago(), namespace=namespace)
-    result = cli("ask", "-s", sid, QUESTION)
+    memory.append(sid, long_ago(200), namespace=namespace)
+    result = cli("ask", "-s", sid, QUESTION, env=PATIENT)
     assert result.exit_code == 0, result.output
     prompt = last_prompt(scripted_llm)
     assert RECALLED in prompt
@@ -60,7 +62,7 @@ def test_a_fact_200_turns_back_reaches_the_prompt_through_the_embedded_memory(
     db = Path(environ["CHATCLI_DATA_DIR"]) / "memory.db"
     db.parent.mkdir(parents=True)
     with DirectClient(Settings(server=ServerSettings(db=str(db)))) as direct:
-        direct.append(sid, long_ago())
+        direct.append(sid, long_ago(200))
     result = cli("ask", "-s", sid, QUESTION, env=EMBEDDED)
     assert result.exit_code == 0, result.output
     assert RECALLED in last_prompt(scripted_llm)
@@ -70,7 +72,7 @@ def test_recalled_lines_stand_ahead_of_the_window_and_repeat_none_of_it(
     cli, memory, namespace, scripted_llm, sid
 ) -> None:
     memory.append(sid, long_ago(), namespace=namespace)
-    cli("ask", "-s", sid, QUESTION)
+    cli("ask", "-s", sid, QUESTION, env=PATIENT)
     block, turns = last_prompt(scripted_llm).split(RECALL_HEADING + "\n")[1].split("\nHuman: ", 1)
     recalled = block.splitlines()
     assert all(line.startswith("- ") for line in recalled)
@@ -95,7 +97,7 @@ def test_with_nothing_beyond_the_window_the_prompt_is_the_seeds_byte_for_byte(
 
 def test_verbose_shows_the_recalled_lines(cli, memory, namespace, sid) -> None:
     memory.append(sid, long_ago(), namespace=namespace)
-    result = cli("ask", "--verbose", "-s", sid, QUESTION)
+    result = cli("ask", "--verbose", "-s", sid, QUESTION, env=PATIENT)
     assert "from beyond the window:\n  - Human: my sister Ana lives in Porto\n" in result.stderr
 
 
@@ -104,7 +106,7 @@ def test_memory_recall_false_in_the_config_keeps_recall_out(
 ) -> None:
     write_config(environ, "[memory]\nrecall = false\n")
     memory.append(sid, long_ago(), namespace=namespace)
-    assert cli("ask", "-s", sid, QUESTION).exit_code == 0
+    assert cli("ask", "-s", sid, QUESTION, env=PATIENT).exit_code == 0
     assert RECALL_HEADING not in last_prompt(scripted_llm)
 
 
@@ -112,7 +114,7 @@ def test_memory_recall_k_sets_how_many_are_recalled(
     cli, memory, namespace, scripted_llm, sid
 ) -> None:
     memory.append(sid, long_ago(), namespace=namespace)
-    cli("ask", "-s", sid, QUESTION, env={"CHATCLI_MEMORY_RECALL_K": "1"})
+    cli("ask", "-s", sid, QUESTION, env={**PATIENT, "CHATCLI_MEMORY_RECALL_K": "1"})
     assert f"{RECALLED}Human: filler" in last_prompt(scripted_llm)
 
 
@@ -121,7 +123,7 @@ def test_recall_off_in_the_repl_keeps_recall_out_of_the_next_prompt(
 ) -> None:
     memory.append(sid, long_ago(), namespace=namespace)
     lines = f"{QUESTION}\n/recall off\n{QUESTION}\n/recall on\n{QUESTION}\n"
-    result = CliRunner().invoke(app, ["chat", "-s", sid], input=lines, env=environ)
+    result = CliRunner().invoke(app, ["chat", "-s", sid], input=lines, env={**environ, **PATIENT})
     assert result.exit_code == 0, result.output
     first, second, third = (r.prompt for r in scripted_llm.requests[-3:])
     assert RECALLED in first and RECALLED in third
@@ -136,7 +138,7 @@ def test_recall_alone_says_whether_it_is_on(environ, sid) -> None:
 
 @pytest.fixture
 def motorhead_env(environ, motorhead_like: MotorheadLike) -> dict:
-    return {**environ, "CHATCLI_MEMORY_URL": motorhead_like.url}
+    return {**environ, **PATIENT, "CHATCLI_MEMORY_URL": motorhead_like.url}
 
 
 def test_a_motorhead_with_long_term_memory_is_recalled_from(
