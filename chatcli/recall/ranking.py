@@ -16,6 +16,18 @@ MAX_QUERY_WORDS = 64
 """A query's words past this many are dropped, so one request cannot make the keyword
 index intersect thousands of posting lists."""
 WORD = re.compile(r"\w+")
+STOPWORDS = frozenset(
+    """a about above after again all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is
+    it its itself just me more most my myself no nor not now of off on once only or other our
+    ours ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we
+    were what when where which while who whom why will with would you your yours yourself
+    yourselves s t don""".split()
+)
+"""Words nearly every message holds: matching them ranks nothing and costs a posting list as
+long as the index, so a query leaves them out (unless it holds nothing else)."""
 
 
 def document_text(role: str, content: str) -> str:
@@ -24,11 +36,13 @@ def document_text(role: str, content: str) -> str:
 
 
 def fts_query(text: str) -> str | None:
-    """An FTS5 MATCH expression finding any word of `text` (each quoted, so no word is read
-    as FTS5 syntax), or None when `text` has no words."""
-    words = list(dict.fromkeys(w.lower() for w in WORD.findall(text)))[:MAX_QUERY_WORDS]
+    """An FTS5 MATCH expression finding any word of `text` but the stopwords (each quoted,
+    so no word is read as FTS5 syntax), or None when `text` has no words."""
+    words = list(dict.fromkeys(w.lower() for w in WORD.findall(text)))
     if not words:
         return None
+    words = [w for w in words if w not in STOPWORDS] or words
+    words = words[:MAX_QUERY_WORDS]
     return " OR ".join(f'"{w}"' for w in words)
 
 
