@@ -24,6 +24,12 @@ INPUT_VARIABLES = ["chat_history", "human_input"]
 SUMMARY_PREFIX = "Summary of earlier conversation: "
 RECALL_HEADING = "Earlier messages that may be relevant:"
 RECALL_BULLET = "- "
+RECALL_MAX_GAP = 0.25
+"""A recalled message this much farther than the one recalled before it is left out, with
+all after it. chatcli's `dist` puts what both its keyword and its dense search found below
+0.5 and what only one found above: a small model told "AI: Paris." beside the one message
+that answers the question repeats Paris. Motörhead's cosine distances rarely jump so far
+between neighbours, so there it is the first `k`."""
 
 
 def speaker(role: str) -> str:
@@ -48,11 +54,12 @@ def has_summary(context: str | None) -> bool:
 
 
 def recall_block(
-    window: Sequence[tuple[str, str]], recalled: Sequence[tuple[str, str]], k: int
+    window: Sequence[tuple[str, str]], recalled: Sequence[tuple[str, str, float]], k: int
 ) -> list[str]:
-    """The prompt's lines for what long-term memory found: the first `k` of `recalled`
-    (nearest first, as /retrieval ranks them) that the window does not already show,
-    under a heading; no lines at all when none is left.
+    """The prompt's lines for what long-term memory found (role, content, dist; nearest
+    first, as /retrieval ranks them): the first `k` that the window does not already show,
+    cut where the distance jumps by more than RECALL_MAX_GAP, under a heading; no lines at
+    all when none is left.
 
     /retrieval searches the whole transcript, window included, so a session with nothing
     beyond its window recalls only what the prompt holds already, and its prompt stays
@@ -60,13 +67,15 @@ def recall_block(
     said again are in the prompt already, wherever the earlier copy stands."""
     shown = {(speaker(role), content.strip()) for role, content in window}
     picked: list[str] = []
-    for role, content in recalled:
-        if len(picked) >= k:
+    last: float | None = None
+    for role, content, dist in recalled:
+        if len(picked) >= k or (last is not None and dist - last > RECALL_MAX_GAP):
             break
         key = (speaker(role), content.strip())
         if key in shown or not key[1]:
             continue
         shown.add(key)
+        last = dist
         picked.append(f"{RECALL_BULLET}{key[0]}: {' '.join(key[1].split())}")
     return [RECALL_HEADING, *picked] if picked else []
 

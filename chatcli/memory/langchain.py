@@ -102,7 +102,8 @@ class ChatcliMotorheadMemory(MotorheadMemory):
         except RecallDisabled:
             self._long_term = False
             return []
-        block = recall_block(memory.messages, [(r.role, r.content) for r in found], self.recall_k)
+        near = [(r.role, r.content, r.dist) for r in found]
+        block = recall_block(memory.messages, near, self.recall_k)
         if block and self._on_recall is not None:
             self._on_recall(block)
         return block
