@@ -264,6 +264,34 @@ def clear(
     run(ctx, {}, naming_session(command, session, namespace))
 
 
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(metavar="QUERY", help="The words to look for.")],
+    session: Annotated[
+        str | None,
+        typer.Option(
+            "--session", "-s", help="Search this session (an id or a unique prefix of one)."
+        ),
+    ] = None,
+    every: Annotated[bool, typer.Option("--all", help="Search every session.")] = False,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=100, help="Most hits shown (default 10).")
+    ] = 10,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="One JSON object a hit, with its ids and time.")
+    ] = False,
+) -> None:
+    """Find the messages nearest QUERY in the last session used, one named, or all, with
+    the ids `forget` and `fork --at` take."""
+    from chatcli.search import run_search
+
+    command = partial(
+        run_search, query=query, session=session, every=every, limit=limit, json_out=json_out
+    )
+    run(ctx, {}, command)
+
+
 MessageIdArg = Annotated[str, typer.Argument(help="A message id, as `chatcli history` shows it.")]
 NewSessionArg = Annotated[str, typer.Argument(help="The new session's id (it must hold nothing).")]
 

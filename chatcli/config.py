@@ -55,6 +55,11 @@ class MemorySettings:
     api_key: str | None = None
     timeout: float = 10.0
     namespace: str | None = None
+    recall: bool = True
+    """Put the earlier messages most relevant to each input into the prompt (those that
+    left the window); /recall on|off changes it for one chat."""
+    recall_k: int = 3
+    """How many earlier messages recall adds at most; 0 adds none."""
 
 
 @dataclass(frozen=True)

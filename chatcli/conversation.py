@@ -43,6 +43,8 @@ class Conversation:
         self.client = client
         self.session_id = session_id
         self.verbose = verbose
+        self.recall = settings.memory.recall
+        """Long-term recall in the prompt (memory.recall); /recall changes it for a chat."""
         self.trace = trace
         self._chain: Any = None
         self._memory: Any = None
@@ -63,8 +65,10 @@ class Conversation:
             llm = make_llm(self.settings.llm, models=self.models)
             self._memory = ChatcliMotorheadMemory(
                 self.client,
+                on_recall=self._show_recall,
                 session_id=self.session_id,
                 namespace=self.settings.memory.namespace,
+                recall_k=self.settings.memory.recall_k,
             )
             prompt = PromptTemplate(
                 input_variables=INPUT_VARIABLES, template=template(self.settings.chat.system)
@@ -83,9 +87,10 @@ class Conversation:
         """
         chain = self._build()
         self._memory.session_id = self.session_id
+        self._memory.recall = self.recall
         chain.verbose = self.verbose
         sink = _token_sink(on_token)
-        trace = self.trace if self.trace is not None else sys.stderr
+        trace = self._trace()
         redirect = contextlib.redirect_stdout(trace) if self.verbose else contextlib.nullcontext()
         try:
             with redirect:
@@ -102,6 +107,21 @@ class Conversation:
         if on_token is not None and not sink.seen:
             on_token(answer)
         return answer
+
+    def _trace(self) -> IO[str]:
+        return self.trace if self.trace is not None else sys.stderr
+
+    def _show_recall(self, block: list[str]) -> None:
+        """--verbose: what recall put in this turn's prompt, ahead of LangChain's trace."""
+        if not self.verbose:
+            return
+        lines = block[1:]
+        trace = self._trace()
+        count = "1 message" if len(lines) == 1 else f"{len(lines)} messages"
+        print(f"> Recalled {count} from beyond the window:", file=trace)
+        for line in lines:
+            print(f"  {line}", file=trace)
+        trace.flush()
 
     def close(self) -> None:
         """Nothing to release: `client` belongs to whoever opened it (open_memory)."""

@@ -55,6 +55,11 @@ class NeedsChatcliServer(MemoryServerError):
     """The memory server has no transcript routes: a Motörhead, or an older chatcli."""
 
 
+class RecallDisabled(MemoryServerError):
+    """The memory server's long-term memory is off (Motörhead's `400 Long term memory is
+    disabled`): recall in the prompt quietly does without it; `chatcli search` cannot."""
+
+
 class LLMError(ChatcliError):
     """The language model could not be reached, refused the key, or is not installed."""
 

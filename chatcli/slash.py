@@ -20,18 +20,23 @@ COMMANDS: dict[str, str] = {
     "retry": "ask the last question again and replace its answer",
     "forget": "/forget ID: remove one message (the ids are in /history)",
     "fork": "/fork NEW: copy this session into session NEW and switch to it",
+    "search": "/search WORDS: this session's messages nearest WORDS, with their ids",
+    "recall": "/recall on|off: put relevant messages from beyond the window in the prompt",
     "edit": "write the next message in $VISUAL or $EDITOR; saving it sends it",
     "copy": "copy the last answer to the clipboard",
     "verbose": "toggle LangChain's chain trace (on stderr)",
     "exit": "leave (also /quit or Ctrl-D)",
 }
 ALIASES: dict[str, str] = {"quit": "exit", "q": "exit", "h": "help", "?": "help"}
-TAKES_ARGUMENT = frozenset({"session", "forget", "fork"})
+TAKES_ARGUMENT = frozenset({"session", "forget", "fork", "search", "recall"})
 NEEDS_ARGUMENT: dict[str, str] = {
     "forget": "/forget takes a message id: see /history for them",
     "fork": "/fork takes the new session's id: /fork NEW",
+    "search": "/search takes the words to look for: /search WORDS",
 }
 """What a command that cannot run without its argument says when it has none."""
+CHOICES: dict[str, tuple[str, ...]] = {"recall": ("on", "off")}
+"""The only arguments these commands take (alone, they show the current state)."""
 NAMES_SESSION = frozenset({"session", "fork"})
 
 BLOCK = '"""'
@@ -75,6 +80,10 @@ def parse_slash(text: str) -> Slash:
             return Slash(name, arg, problem)
     elif arg is not None and name not in TAKES_ARGUMENT:
         return Slash(name, arg, f"/{name} takes no argument")
+    elif arg is not None and name in CHOICES:
+        arg = arg.lower()
+        if arg not in CHOICES[name]:
+            return Slash(name, arg, f"/{name} takes {' or '.join(CHOICES[name])}, not {arg!r}")
     return Slash(name, arg)
 
 

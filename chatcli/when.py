@@ -1,14 +1,15 @@
-"""`--since WHEN`: a moment a user types, as the transcript's clock (Unix ms).
+"""The transcript's clock (Unix ms) as people read and type it.
 
-Relative forms count back from now (`90s`, `15m`, `2h`, `3d`, `1w`); absolute ones are
-ISO 8601 dates or times (`2024-05-01`, `2024-05-01T14:00`, with or without an offset),
-read in the local time zone when they name none, as `date` and `git log --since` do.
+`--since WHEN`: relative forms count back from now (`90s`, `15m`, `2h`, `3d`, `1w`);
+absolute ones are ISO 8601 dates or times (`2024-05-01`, `2024-05-01T14:00`, with or
+without an offset), read in the local time zone when they name none, as `date` and
+`git log --since` do. `moment_text` shows a message's time in that zone too.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from chatcli.errors import UsageError
 
@@ -33,3 +34,10 @@ def since_ms(text: str, now_ms: int) -> int:
     if moment.tzinfo is None:
         moment = moment.astimezone()
     return int(moment.timestamp() * 1000)
+
+
+def moment_text(ms: int, zone: tzinfo | None = None) -> str:
+    """A message's time to the minute, in `zone` (the local one by default): what a user
+    would type back to --since."""
+    moment = datetime.fromtimestamp(ms / 1000, zone) if zone else datetime.fromtimestamp(ms / 1000)
+    return moment.strftime("%Y-%m-%d %H:%M")

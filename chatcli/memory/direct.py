@@ -17,12 +17,16 @@ from typing import Any, TypeVar
 
 from chatcli.config import Settings
 from chatcli.errors import MemoryServerError, NotFound
-from chatcli.memory.protocol import refused_input
+from chatcli.memory.protocol import recall_disabled, refused_input
 from chatcli.memory.session import (
+    Hit,
+    Recalled,
     SessionMemory,
     TranscriptMessage,
     TranscriptPage,
+    parse_hits,
     parse_memory,
+    parse_recalled,
     parse_transcript_message,
     parse_transcript_page,
 )
@@ -43,12 +47,13 @@ class DirectClient:
 
         assert settings.server.db, "resolve_paths fills server.db"
         self.where = f"the embedded memory at {settings.server.db}"
-        with _as_cli_errors():
+        with _as_cli_errors(self.where):
             store = SQLiteStore(settings.server.db)
         embedder = (
             EmbedderHandle.from_settings(settings) if settings.server.long_term_memory else None
         )
         self._service = MemoryService(store, settings.server, embedder=embedder)
+        self._long_term = embedder is not None
         self._runner: asyncio.Runner | None = asyncio.Runner()
 
     def __enter__(self) -> DirectClient:
@@ -62,7 +67,7 @@ class DirectClient:
         if runner is None:
             return
         try:
-            with _as_cli_errors():
+            with _as_cli_errors(self.where):
                 runner.run(self._service.store.close())
         finally:
             runner.close()
@@ -95,6 +100,19 @@ class DirectClient:
 
     def delete(self, session_id: str, namespace: str | None = None) -> None:
         self._run(self._service.delete(session_id, namespace))
+
+    def retrieve(self, session_id: str, text: str) -> list[Recalled]:
+        raw = json.dumps({"text": text}, ensure_ascii=False).encode()
+        return parse_recalled(self._run(self._service.retrieval(session_id, raw)))
+
+    def search(self, text: str, session_id: str | None, limit: int) -> list[Hit]:
+        """The service refuses a search without long-term memory as bad input; the CLI
+        says what /retrieval's refusal says."""
+        if not self._long_term:
+            raise recall_disabled(self.where)
+        body = {"text": text, "session_id": session_id, "limit": limit}
+        raw = json.dumps(body, ensure_ascii=False).encode()
+        return parse_hits(self._run(self._service.search(raw)))
 
     def transcript(
         self, session_id: str, *, after: str | None = None, limit: int = 100
@@ -130,30 +148,16 @@ class DirectClient:
         done = self._run(self._service.import_messages(session_id, namespace, raw))
         return done["added"], done["skipped"]
 
-    def retrieval_raw(self, session_id: str, text: str) -> list[dict[str, Any]]:
-        """Motörhead's /retrieval answer: [{"role", "content", "dist"}], nearest first."""
-        raw = json.dumps({"text": text}, ensure_ascii=False).encode()
-        return self._run(self._service.retrieval(session_id, raw))
-
-    def search_raw(
-        self, text: str, *, session_id: str | None = None, limit: int = 10
-    ) -> dict[str, Any]:
-        """chatcli's /search answer: {"results": [{"session_id", "id", "role", "content",
-        "time", "dist"}]}, nearest first; every session when `session_id` is None."""
-        body = {"text": text, "session_id": session_id, "limit": limit}
-        raw = json.dumps(body, ensure_ascii=False).encode()
-        return self._run(self._service.search(raw))
-
     def _run(self, call: Coroutine[Any, Any, T]) -> T:
         if self._runner is None:
             call.close()
             raise MemoryServerError(f"{self.where} is closed")
-        with _as_cli_errors():
+        with _as_cli_errors(self.where):
             return self._runner.run(call)
 
 
 @contextmanager
-def _as_cli_errors() -> Iterator[None]:
+def _as_cli_errors(where: str) -> Iterator[None]:
     """Refused input worded as MotorheadClient words a 4xx; a store failure as the
     one-line MemoryServerError every other memory failure is."""
     try:
@@ -165,6 +169,6 @@ def _as_cli_errors() -> Iterator[None]:
     except StoreUnavailable as exc:
         raise MemoryServerError(exc.message) from None
     except RecallDisabled:
-        raise refused_input("long-term memory is off (server.long_term_memory = false)") from None
+        raise recall_disabled(where) from None
     except EmbedderError as exc:
         raise MemoryServerError(exc.message) from None

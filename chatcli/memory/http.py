@@ -19,16 +19,29 @@ import uuid
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from chatcli.errors import ConfigError, MemoryServerError, NeedsChatcliServer, NotFound
-from chatcli.memory.protocol import refused_input
+from chatcli.errors import (
+    ConfigError,
+    MemoryServerError,
+    NeedsChatcliServer,
+    NotFound,
+)
+from chatcli.memory.protocol import recall_disabled, refused_input
 from chatcli.memory.session import (
+    Hit,
+    Recalled,
     SessionMemory,
     TranscriptMessage,
     TranscriptPage,
+    parse_hits,
     parse_memory,
+    parse_recalled,
     parse_transcript_message,
     parse_transcript_page,
 )
+
+LONG_TERM_DISABLED = "long term memory is disabled"
+"""Motörhead's plain-text 400 from /retrieval without long-term memory ("Long term memory
+is disabled"), which chatcli's server also words its /search refusal with."""
 
 
 class MotorheadClient:
@@ -136,6 +149,21 @@ class MotorheadClient:
         params = {"namespace": namespace} if namespace else None
         self._request("DELETE", self._path(session_id), params=params)
 
+    def retrieve(self, session_id: str, text: str) -> list[Recalled]:
+        data = self._request("POST", self._session(session_id, "retrieval"), payload={"text": text})
+        try:
+            return parse_recalled(data)
+        except ValueError:
+            raise self._not_motorhead("POST /sessions/{id}/retrieval") from None
+
+    def search(self, text: str, session_id: str | None, limit: int) -> list[Hit]:
+        payload = {"text": text, "session_id": session_id, "limit": limit}
+        data = self._request("POST", "/search", payload=payload)
+        try:
+            return parse_hits(data)
+        except ValueError:
+            raise self._not_motorhead("POST /search") from None
+
     def transcript(
         self, session_id: str, *, after: str | None = None, limit: int = 100
     ) -> TranscriptPage:
@@ -237,6 +265,8 @@ class MotorheadClient:
                 f"memory server at {self.base_url} refused the API key: "
                 "set memory.api_key or CHATCLI_MEMORY_API_KEY"
             )
+        if status == 400 and _long_term_disabled(raw):
+            raise recall_disabled(self.where)
         if status in (400, 409, 413):
             # The server names what was wrong with what the user gave (a session id, a
             # namespace, a size, a fork's taken target): a usage error, whatever server
@@ -249,7 +279,7 @@ class MotorheadClient:
             if "/memory" not in path and path != "/sessions" and path != "/":
                 raise NeedsChatcliServer(
                     f"memory server at {self.base_url} has no {method} {path.split('?')[0]}: "
-                    "the whole transcript, forget, edit, fork, export and import need "
+                    "the whole transcript, search, forget, edit, fork, export and import need "
                     "chatcli's memory server (`chatcli serve`), not a Motörhead"
                 )
         if status >= 400:
@@ -348,6 +378,12 @@ def _chatcli_error(raw: bytes) -> str | None:
         return None
     error = data.get("error") if isinstance(data, dict) else None
     return error if isinstance(error, str) else None
+
+
+def _long_term_disabled(raw: bytes) -> bool:
+    """Motörhead's plain text, or chatcli's `{"error"}` worded the same (either hyphenation)."""
+    text = _chatcli_error(raw) or raw.decode("utf-8", "replace")
+    return text.strip().lower().replace("-", " ").startswith(LONG_TERM_DISABLED)
 
 
 def _error_text(status: int, raw: bytes) -> str:

@@ -10,8 +10,14 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from chatcli.errors import UsageError
-from chatcli.memory.session import SessionMemory, TranscriptMessage, TranscriptPage
+from chatcli.errors import RecallDisabled, UsageError
+from chatcli.memory.session import (
+    Hit,
+    Recalled,
+    SessionMemory,
+    TranscriptMessage,
+    TranscriptPage,
+)
 
 
 class MemoryClient(Protocol):
@@ -45,6 +51,12 @@ class MemoryClient(Protocol):
         ...
 
     def delete(self, session_id: str, namespace: str | None = None) -> None: ...
+
+    def retrieve(self, session_id: str, text: str) -> list[Recalled]:
+        """Motörhead's long-term memory: at most 10 of the session's messages (window
+        included) nearest to `text`, nearest first. RecallDisabled when the server's
+        long-term memory is off."""
+        ...
 
     # chatcli's extension: the whole record under Motörhead's window. A server without it
     # (a Motörhead) makes these raise NeedsChatcliServer; an unknown message, NotFound.
@@ -83,6 +95,11 @@ class MemoryClient(Protocol):
         Returns (added, skipped). At most server.max_messages_per_post a call."""
         ...
 
+    def search(self, text: str, session_id: str | None, limit: int) -> list[Hit]:
+        """Messages nearest to `text` in one session, or in every one (None), nearest
+        first, at most `limit`. RecallDisabled when the long-term memory is off."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -90,3 +107,11 @@ def refused_input(reason: str) -> UsageError:
     """The memory's refusal of what the user gave (an id, a namespace, a size), worded
     the same whether it came over HTTP or from the embedded file's own checks."""
     return UsageError(f"the memory server refused it: {reason}")
+
+
+def recall_disabled(where: str) -> RecallDisabled:
+    """The long-term memory's being off, worded the same from either transport."""
+    return RecallDisabled(
+        f"{where} has long-term memory off: turn on server.long_term_memory "
+        "(`chatcli serve --long-term-memory`; MOTORHEAD_LONG_TERM_MEMORY=true for a Motörhead)"
+    )

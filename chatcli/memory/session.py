@@ -103,6 +103,91 @@ def parse_transcript_page(data: Any) -> TranscriptPage:
     )
 
 
+@dataclass(frozen=True)
+class Recalled:
+    """One message Motörhead's /retrieval found: no id or time, as its wire has none."""
+
+    role: str
+    content: str
+    dist: float
+    """Smaller is nearer, as in Motörhead."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One message chatcli's /search found, with what a user needs to act on it: the
+    session and message ids take `forget` and `fork --at`."""
+
+    session_id: str
+    id: str
+    role: str
+    content: str
+    time: int
+    """When the message was written, Unix time in milliseconds."""
+    dist: float
+    """Smaller is nearer."""
+
+    def wire(self) -> dict[str, Any]:
+        """As /search and `chatcli search --json` write it."""
+        return {
+            "session_id": self.session_id,
+            "id": self.id,
+            "role": self.role,
+            "content": self.content,
+            "time": self.time,
+            "dist": self.dist,
+        }
+
+
+def parse_recalled(data: Any) -> list[Recalled]:
+    """/retrieval's answer, nearest first; ValueError if not Motörhead's shape."""
+    if not isinstance(data, list):
+        raise ValueError("not a list")
+    found = []
+    for item in data:
+        if not isinstance(item, dict):
+            raise ValueError("result is not an object")
+        found.append(
+            Recalled(
+                role=_text(item.get("role")),
+                content=_text(item.get("content")),
+                dist=_number(item.get("dist")),
+            )
+        )
+    return found
+
+
+def parse_hits(data: Any) -> list[Hit]:
+    """/search's answer, nearest first; ValueError if not its shape."""
+    results = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(results, list):
+        raise ValueError("no results list")
+    hits = []
+    for item in results:
+        if not isinstance(item, dict):
+            raise ValueError("result is not an object")
+        try:
+            hits.append(
+                Hit(
+                    session_id=_text(item["session_id"]),
+                    id=_text(item["id"]),
+                    role=_text(item["role"]),
+                    content=_text(item["content"]),
+                    time=_whole(item["time"]),
+                    dist=_number(item["dist"]),
+                )
+            )
+        except KeyError as missing:
+            raise ValueError(f"result has no {missing}") from None
+    return hits
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("not a number")
+    return float(value)
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("not a string")

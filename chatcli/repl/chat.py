@@ -28,6 +28,8 @@ SESSIONS_PAGE = 1000
 HISTORY_SHOWN = 50
 """/history shows the most recent messages; `chatcli history` shows the whole record."""
 TRANSCRIPT_PAGE = 1000
+SEARCH_SHOWN = 10
+"""/search shows the nearest hits; `chatcli search -n` shows up to 100."""
 
 
 class Chat:
@@ -201,6 +203,28 @@ class Chat:
         messages = "1 message" if count == 1 else f"{count} messages"
         self.status(f"forked session {source} into {arg} ({messages}); now in session {arg}")
 
+    def _cmd_search(self, arg: str | None) -> None:
+        if arg is None:
+            raise UsageError(NEEDS_ARGUMENT["search"])
+        hits = self.client.search(arg, self.session_id, SEARCH_SHOWN)
+        if not hits:
+            self.status(f"no messages in session {self.session_id} match {arg!r}")
+            return
+        from chatcli.render import console_for
+        from chatcli.search_view import print_hits
+
+        console = console_for(self.env, self.env.stdout, force_plain=self.raw)
+        print_hits(console, hits, arg, raw=self.raw)
+
+    def _cmd_recall(self, arg: str | None) -> None:
+        if arg is not None:
+            self.conversation.recall = arg == "on"
+        if self.conversation.recall:
+            k = self.settings.memory.recall_k
+            self.status(f"recall on: up to {k} relevant messages from beyond the window")
+        else:
+            self.status("recall off")
+
     def _transcript(self) -> list[TranscriptMessage]:
         """This session's whole record, oldest first."""
         page = self.client.transcript(self.session_id, limit=TRANSCRIPT_PAGE)
@@ -347,6 +371,8 @@ HANDLERS: dict[str, Handler] = {
     "retry": Chat._cmd_retry,
     "forget": Chat._cmd_forget,
     "fork": Chat._cmd_fork,
+    "search": Chat._cmd_search,
+    "recall": Chat._cmd_recall,
     "edit": Chat._cmd_edit,
     "copy": Chat._cmd_copy,
     "verbose": Chat._cmd_verbose,

@@ -85,6 +85,19 @@ def keyed_memory_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
 
 
 @pytest.fixture(scope="session")
+def no_long_term_memory_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    """A `chatcli serve` with long-term memory off: /retrieval and /search refuse."""
+    workdir = tmp_path_factory.mktemp("cli-serve-no-ltm")
+    served = start_serve(
+        ["--db", str(workdir / "memory.db"), "--no-summarize", "--no-long-term-memory"],
+        env={"CHATCLI_DATA_DIR": str(workdir)},
+        log_dir=workdir,
+    )
+    yield served
+    served.stop()
+
+
+@pytest.fixture(scope="session")
 def motorhead_like_server() -> Iterator[MotorheadLike]:
     server = MotorheadLike().start()
     yield server

@@ -507,3 +507,21 @@ def test_edit_on_a_terminal_sends_what_the_editor_saved_and_gives_the_prompt_bac
     answered(child, "Got the edit.")
     assert leave(child) == 0
     assert humans(serve, sid) == ["edited"]
+
+
+def test_slash_search_on_a_terminal_highlights_the_words_found(pty_environ, serve, sid) -> None:
+    body = {"messages": [{"role": "Human", "content": "my sister Ana lives in Porto"}]}
+    httpx.post(f"{serve.url}/sessions/{sid}/memory", json=body).raise_for_status()
+    colour = {k: v for k, v in pty_environ.items() if k != "NO_COLOR"}
+    child = spawn({**colour, "CHATCLI_MEMORY_TIMEOUT": "120"}, "-s", sid)
+    child.sendline("/search sister")
+    child.expect_exact("\x1b[1;33msister\x1b[0m")
+    child.expect(PROMPT)
+    assert leave(child) == 0
+
+
+def test_slash_recall_off_says_so_at_the_prompt(pty_environ, sid) -> None:
+    child = spawn(pty_environ, "-s", sid)
+    child.sendline("/recall off")
+    answered(child, "recall off")
+    assert leave(child) == 0

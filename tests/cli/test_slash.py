@@ -143,3 +143,21 @@ def test_forget_takes_a_message_id() -> None:
 
 def test_undo_takes_no_argument() -> None:
     assert parse_line("/undo 2") == Slash("undo", "2", "/undo takes no argument")
+
+
+def test_recall_takes_on_or_off() -> None:
+    assert parse_line("/recall OFF") == Slash("recall", "off")
+    assert parse_line("/recall on") == Slash("recall", "on")
+
+
+def test_recall_alone_asks_for_the_state() -> None:
+    assert parse_line("/recall") == Slash("recall")
+
+
+def test_recall_refuses_anything_but_on_or_off() -> None:
+    slash = parse_line("/recall maybe")
+    assert isinstance(slash, Slash) and slash.error == "/recall takes on or off, not 'maybe'"
+
+
+def test_search_takes_every_word_after_it() -> None:
+    assert parse_line("/search my sister  Ana") == Slash("search", "my sister  Ana")

@@ -4,6 +4,9 @@ No API keys, no validation, no chatcli extensions: GET returns up to window+1 me
 newest first (Motörhead's LRANGE 0 window), POST answers {"status": "Ok"}, unknown
 sessions are empty rather than 404, the sessions index is ordered by last write.
 Summarization is left out (Motörhead needs OpenAI for it); a POSTed "context" is stored.
+Long-term memory is off by default, as in Motörhead (`400 Long term memory is disabled`);
+with `long_term`, /retrieval ranks every message the session was sent (not only the
+list's window) by the words it shares with the text, as a stand-in for its vectors.
 """
 
 from __future__ import annotations
@@ -27,8 +30,12 @@ class MotorheadLike:
     drop_idle: bool = False
     """Close each connection after answering, without saying so, as a server whose
     keep-alive timeout has passed does between two requests of a client."""
+    long_term: bool = False
+    """MOTORHEAD_LONG_TERM_MEMORY: /retrieval answers instead of refusing."""
     sessions: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     """Each session's messages, newest first, as Motörhead's Redis list."""
+    everything: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    """Every message each session was sent, as Motörhead's long-term hashes keep them."""
     contexts: dict[str, str] = field(default_factory=dict)
     index: dict[str | None, dict[str, float]] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
@@ -51,12 +58,14 @@ class MotorheadLike:
     def reset(self) -> None:
         with self._lock:
             self.sessions.clear()
+            self.everything.clear()
             self.contexts.clear()
             self.index.clear()
             self.requests.clear()
             self.managed = False
             self.drop_idle = False
             self.window = 12
+            self.long_term = False
 
     def get_sessions(self, query: dict[str, str]) -> tuple[int, Any]:
         page = int(query.get("page", 1))
@@ -78,16 +87,29 @@ class MotorheadLike:
     def post_memory(self, session_id: str, body: dict, query: dict[str, str]) -> tuple[int, Any]:
         with self._lock:
             stored = self.sessions.setdefault(session_id, [])
+            kept = self.everything.setdefault(session_id, [])
             for message in body.get("messages", []):
                 stored.insert(0, {"role": message["role"], "content": message["content"]})
+                kept.append({"role": message["role"], "content": message["content"]})
             if body.get("context") is not None:
                 self.contexts[session_id] = body["context"]
             self.index.setdefault(query.get("namespace"), {})[session_id] = time.time()
         return 200, {"status": "Ok"}
 
+    def retrieval(self, session_id: str, body: dict) -> tuple[int, Any]:
+        if not self.long_term:
+            return 400, "Long term memory is disabled"
+        words = set(str(body.get("text", "")).lower().split())
+        with self._lock:
+            kept = list(self.everything.get(session_id, []))
+        scored = [(len(words & set(m["content"].lower().split())), m) for m in kept]
+        ranked = sorted((s for s in scored if s[0]), key=lambda s: -s[0])[:10]
+        return 200, [{**m, "dist": 1.0 / (1 + shared)} for shared, m in ranked]
+
     def delete_memory(self, session_id: str, query: dict[str, str]) -> tuple[int, Any]:
         with self._lock:
             self.sessions.pop(session_id, None)
+            self.everything.pop(session_id, None)
             self.contexts.pop(session_id, None)
             self.index.get(query.get("namespace"), {}).pop(session_id, None)
         return 200, {"status": "Ok"}
@@ -113,6 +135,8 @@ def _handler(owner: MotorheadLike) -> type[BaseHTTPRequestHandler]:
                 self._send(200, {"now": int(time.time() * 1000)})
             elif parts.path == "/sessions" and method == "GET":
                 self._send(*owner.get_sessions(query))
+            elif segments[0] == "sessions" and segments[2:] == ["retrieval"] and method == "POST":
+                self._send(*owner.retrieval(segments[1], json.loads(raw or b"{}")))
             elif len(segments) == 3 and segments[0] == "sessions" and segments[2] == "memory":
                 session_id = segments[1]
                 if method == "GET":
