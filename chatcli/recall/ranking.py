@@ -6,7 +6,7 @@ Why fuse ranks rather than scores: bm25 and cosine live on unrelated scales (bm2
 and depends on the corpus), so adding them needs a calibration that no conversation provides.
 Reciprocal-rank fusion (Cormack et al., 2009) only needs each list's order: a message scores
 sum(weight / (k + rank)) over the rankings it appears in, so being near the top of either list
-counts, and being in both counts most. bench/recall.py measures the defaults below."""
+counts, and being in both counts most. bench/recall.py measures the defaults below (`Fusion`)."""
 
 from __future__ import annotations
 
@@ -87,13 +87,21 @@ def top_k_cosine(matrix: np.ndarray, query: np.ndarray, k: int) -> list[tuple[in
 
 @dataclass(frozen=True)
 class Fusion:
-    """How two rankings are fused. The defaults are bench/recall.py's: see its output."""
+    """How two rankings are fused. The defaults were chosen by bench/recall.py's sweep on half
+    of its sessions and hold on the other half: with all-MiniLM-L6-v2 (chunked) fusion finds
+    94.4% of the evidence in the top 10 there, against 88.2% for textbook RRF (k=60, equal
+    weights, 50 candidates) and 92.4% for the dense ranking alone.
 
-    k: int = 60
+    Equal weights let keyword's best matches, which for a paraphrased question are messages
+    that merely share its words, push the dense ranking's answers out of ten places; a dense
+    weight of 2 with k=10 keeps the dense top few and lets keyword's first one or two in, which
+    is what questions naming a thing ("what did I say about Radiohead?") need."""
+
+    k: int = 10
     """RRF's damping constant: larger flattens the difference between ranks 1 and 10."""
     keyword_weight: float = 1.0
-    dense_weight: float = 1.0
-    depth: int = 50
+    dense_weight: float = 2.0
+    depth: int = 20
     """Candidates taken from each ranking before fusing."""
     limit: int = 10
     """Results returned: Motörhead answers at most 10."""

@@ -167,7 +167,12 @@ def test_distance_grows_down_the_answer() -> None:
 
 
 def test_first_in_one_ranking_alone_is_half_the_scale_with_equal_weights() -> None:
-    assert hybrid(["a"], [])[0].dist == pytest.approx(0.5)
+    equal = Fusion(keyword_weight=1.0, dense_weight=1.0)
+    assert hybrid(["a"], [], equal)[0].dist == pytest.approx(0.5)
+
+
+def test_dense_outweighs_keyword_by_default() -> None:
+    assert [r.id for r in hybrid(["k"], ["d"])] == ["d", "k"]
 
 
 def test_the_best_fused_score_is_first_in_every_ranking() -> None:
