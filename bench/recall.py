@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from chatcli.recall.chunking import chunks, first_of_each
+from chatcli.recall.chunking import chunks, first_of_each, owners
 from chatcli.recall.embedder import Embedder
 from chatcli.recall.ranking import Fusion, fts_query, hybrid, indexed_text, top_k_cosine
 
@@ -94,17 +94,16 @@ def chunked_rankings(
     one chunk keeps its vector; only the long messages' chunks are embedded again."""
     laid: dict[str, tuple[np.ndarray, list[str]]] = {}
     for sid, s in sessions.items():
-        rows, owners = [], []
-        for i, parts in enumerate(s.chunks):
-            vectors = matrices[sid][i : i + 1] if len(parts) == 1 else model.embed(parts)
-            rows.append(vectors)
-            owners.extend([s.ids[i]] * len(parts))
-        laid[sid] = (np.concatenate(rows), owners)
+        rows = [
+            matrices[sid][i : i + 1] if len(parts) == 1 else model.embed(parts)
+            for i, parts in enumerate(s.chunks)
+        ]
+        laid[sid] = (np.concatenate(rows), owners(s.chunks, s.ids))
     rankings = []
     for q, vector in zip(questions, asked, strict=True):
-        matrix, owners = laid[q["session"]]
+        matrix, owner = laid[q["session"]]
         hits = top_k_cosine(matrix, vector, depth * 3)
-        rankings.append(first_of_each(owners[i] for i, _ in hits)[:depth])
+        rankings.append(first_of_each(owner[i] for i, _ in hits)[:depth])
     return rankings
 
 
