@@ -504,7 +504,7 @@ FACTS = [
     Fact(
         "commute",
         "I take the 7:40 train every morning, it's packed by the second stop.",
-        "How do I get to the office?",
+        "How do I travel to the office?",
         "Which train do I take?",
         (
             "Human: The train to the coast was cancelled again.",

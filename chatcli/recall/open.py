@@ -4,12 +4,12 @@ The default ('local') is all-MiniLM-L6-v2 run in numpy, chosen on bench/recall.p
 (288 questions over 3,913 messages; recall@10, one run on this 2-core machine):
 
     keyword (FTS5 bm25)             64.9%
-    dense MiniLM / WordLlama        88.5% / 77.4%   (paraphrased questions: 84.4% / 46.9%)
-    fusion with MiniLM / WordLlama  92.0% / 77.8%   (95.5% / 79.2% with chunking.py)
+    dense MiniLM / WordLlama        88.5% / 77.8%   (paraphrased questions: 84.4% / 47.9%)
+    fusion with MiniLM / WordLlama  91.3% / 78.1%   (95.1% / 79.2% with chunking.py)
 
 The dense half of the search is there for questions that use other words than the fact, and
 that is where the static WordLlama (a mean of per-token vectors, word-order blind) is weakest:
-fused with keyword search it adds 13 points, MiniLM 27. WordLlama embeds about 15,000
+fused with keyword search it adds 13 points, MiniLM 26. WordLlama embeds about 15,000
 messages a second to MiniLM's 40-100 here, but a chat server indexes a message as it arrives
 and one question per /retrieval (10-20 ms on one core), so MiniLM's cost is the one worth
 paying; its load (about a second) is paid once at start. WordLlama stays a choice for a
