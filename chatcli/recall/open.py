@@ -5,13 +5,14 @@ The default ('local') is all-MiniLM-L6-v2 run in numpy, chosen on bench/recall.p
 
     keyword (FTS5 bm25)             64.9%
     dense MiniLM / WordLlama        88.5% / 77.8%   (paraphrased questions: 84.4% / 47.9%)
-    fusion with MiniLM / WordLlama  91.3% / 78.1%   (95.1% / 79.2% with chunking.py)
+    fusion with MiniLM / WordLlama  88.2% / 76.4%   (ranking.DENSE_FIRST: 91.3% / 78.1%,
+                                                     and 95.1% / 79.2% with chunking.py)
 
 The dense half of the search is there for questions that use other words than the fact, and
 that is where the static WordLlama (a mean of per-token vectors, word-order blind) is weakest:
-fused with keyword search it adds 13 points, MiniLM 26. WordLlama embeds about 15,000
-messages a second to MiniLM's 40-100 here, but a chat server indexes a message as it arrives
-and one question per /retrieval (10-20 ms on one core), so MiniLM's cost is the one worth
+fused with keyword search it adds 11.5 points, MiniLM 23 (26 dense-first). WordLlama embeds
+about 15,000 messages a second to MiniLM's 30-100 here, but a chat server indexes a message
+as it arrives and one question per /retrieval (10-50 ms), so MiniLM's cost is the one worth
 paying; its load (about a second) is paid once at start. WordLlama stays a choice for a
 server that must backfill a very large history quickly. Model code is imported only when its
 model is opened, so the CLI never pays for it."""
