@@ -105,6 +105,13 @@ def _vectors(payload: Any, count: int, url: str) -> np.ndarray:
         vectors = np.asarray([row["embedding"] for row in rows], dtype=np.float32)
     except (KeyError, TypeError, ValueError):
         raise EmbedderError(f"the embeddings service at {url} sent an unexpected answer") from None
+    if vectors.ndim == 3:
+        # llama-cpp-python's server does this for a model without a pooling layer (the
+        # bundled Gemma): each text's answer is a matrix of per-token vectors.
+        raise EmbedderError(
+            f"the embeddings service at {url} sent a vector per token, not per text: "
+            "serve an embedding model, or one with pooling (llama.cpp: --pooling mean)"
+        )
     if vectors.ndim != 2 or vectors.shape[0] != count or vectors.shape[1] == 0:
         raise EmbedderError(
             f"the embeddings service at {url} sent {vectors.shape[0]} embeddings for {count} texts"

@@ -59,6 +59,12 @@ def test_a_failing_service_is_an_embedder_error_naming_it(scripted_llm: Scripted
         embedder.embed(["hello"])
 
 
+def test_a_vector_per_token_is_refused_naming_pooling(scripted_llm: ScriptedOpenAI) -> None:
+    scripted_llm.embed_per_token = True
+    with pytest.raises(EmbedderError, match="a vector per token, not per text"):
+        OpenAIEmbedder.open("gemma", scripted_llm.base_url)
+
+
 def test_an_unreachable_service_is_an_embedder_error_naming_the_fix() -> None:
     url = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(EmbedderError, match=r"cannot reach .* check llm.base_url"):

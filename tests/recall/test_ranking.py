@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from chatcli.recall.ranking import (
+    DENSE_FIRST,
     MAX_QUERY_TERMS,
     Fusion,
     best_fused_score,
@@ -167,7 +168,18 @@ def test_distance_grows_down_the_answer() -> None:
 
 
 def test_first_in_one_ranking_alone_is_half_the_scale_with_equal_weights() -> None:
-    assert hybrid(["a"], [])[0].dist == pytest.approx(0.5)
+    equal = Fusion(keyword_weight=1.0, dense_weight=1.0)
+    assert hybrid(["a"], [], equal)[0].dist == pytest.approx(0.5)
+
+
+def test_dense_first_puts_the_dense_top_ten_above_keywords_first_hit() -> None:
+    dense = [f"d{i}" for i in range(10)]
+    assert [r.id for r in hybrid(["k"], dense, DENSE_FIRST)] == dense
+
+
+def test_the_default_lets_keywords_first_hit_into_a_full_answer() -> None:
+    dense = [f"d{i}" for i in range(10)]
+    assert "k" in {r.id for r in hybrid(["k"], dense)}
 
 
 def test_the_best_fused_score_is_first_in_every_ranking() -> None:

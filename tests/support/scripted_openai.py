@@ -62,6 +62,9 @@ class ScriptedOpenAI:
     token_delay: float = 0.0
     fail_next: int = 0
     """Answer this many requests with 500 before succeeding again (tests retries)."""
+    embed_per_token: bool = False
+    """Answer /v1/embeddings with a vector per word, as llama-cpp-python's server does for a
+    model without pooling."""
     api_key: str | None = None
     requests: list[Recorded] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -88,6 +91,7 @@ class ScriptedOpenAI:
             self.delay = 0.0
             self.token_delay = 0.0
             self.fail_next = 0
+            self.embed_per_token = False
 
     def _answer(self, prompt: str) -> str | None:
         with self._lock:
@@ -166,7 +170,13 @@ def _make_handler(owner: ScriptedOpenAI) -> type[BaseHTTPRequestHandler]:
                 self._json(400, {"error": {"message": "input must be non-empty strings"}})
                 return
             rows = [
-                {"object": "embedding", "index": i, "embedding": scripted_embedding(text)}
+                {
+                    "object": "embedding",
+                    "index": i,
+                    "embedding": [scripted_embedding(word) for word in text.split()]
+                    if owner.embed_per_token
+                    else scripted_embedding(text),
+                }
                 for i, text in enumerate(texts)
             ]
             self._json(
