@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import csv
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -411,8 +412,14 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
     script_us: float | None = None
     """For Redis: EVALSHA's server-side microseconds per call during the run."""
+    cpu_us: float | None = None
+    """The server process's CPU time (user + system) per request: its cost, which the
+    machine's other load changes far less than it changes requests/s."""
+    redis_cpu_us: float | None = None
+    """redis-server's CPU time per request (INFO cpu), for the Redis store."""
 
 
 def wrk_script(workdir: Path, method: str) -> Path:
@@ -435,6 +442,7 @@ def run_wrk(port: int, script: Path, seconds: float) -> WrkResult:
         capture_output=True, text=True, check=True, timeout=seconds + 60,
     ).stdout  # fmt: skip
     rate = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
@@ -442,7 +450,18 @@ def run_wrk(port: int, script: Path, seconds: float) -> WrkResult:
     errors = int(bad.group(1)) if bad else 0
     if failed:
         errors += sum(int(n) for n in re.findall(r"\d+", failed.group(0)))
-    return WrkResult(rate, p50, p99, errors)
+    return WrkResult(rate, p50, p99, errors, done)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def redis_cpu_seconds(client: redis.Redis) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def redis_benchmark(redis_proc: RedisServer, requests: int) -> dict[str, float]:
@@ -487,10 +506,14 @@ def external_load(
                 with serve(args, code=code) as proc:
                     for op in ("POST", "GET"):
                         probe.config_resetstat()
+                        cpu, redis_cpu = cpu_seconds(proc.proc.pid), redis_cpu_seconds(probe)
                         result = run_wrk(proc.port, scripts[op], seconds)
+                        result.cpu_us = (cpu_seconds(proc.proc.pid) - cpu) * 1e6 / result.requests
                         if store == "redis":
                             stats = probe.info("commandstats").get("cmdstat_evalsha")
                             result.script_us = stats["usec_per_call"] if stats else None
+                            spent = redis_cpu_seconds(probe) - redis_cpu
+                            result.redis_cpu_us = spent * 1e6 / result.requests
                         results.setdefault((store, op, label), []).append(result)
     probe.close()
     return results, limits
@@ -509,16 +532,21 @@ def report_external(
     rows = []
     for (store, op, label), runs in results.items():
         rate = median([r.rate for r in runs])
+        cpu = median([r.cpu_us for r in runs if r.cpu_us is not None])
         ours = results.get((store, op, labels[0]))
         versus = ""
         if label != labels[0] and ours:
-            versus = f"{median([r.rate for r in ours]) / rate:.2f}x"
+            our_cpu = median([r.cpu_us for r in ours if r.cpu_us is not None])
+            versus = f"{median([r.rate for r in ours]) / rate:.2f}x / {our_cpu / cpu:.2f}x"
         script = [r.script_us for r in runs if r.script_us is not None]
+        redis_cpu = [r.redis_cpu_us for r in runs if r.redis_cpu_us is not None]
         rows.append([
             store, op, label, fmt(rate), " / ".join(fmt(r.rate) for r in runs),
             fmt(median([r.p50_ms for r in runs])), fmt(median([r.p99_ms for r in runs])),
             str(sum(r.errors for r in runs)), f"{TARGET_RATE:,}",
             f"{fmt(limit[op])} ({100 * rate / limit[op]:.0f}%)",
+            f"{cpu:.0f}", f"{fmt(1e6 / cpu)}",
+            f"{median(redis_cpu):.0f}" if redis_cpu else "",
             f"{median(script):.1f}" if script else "", versus,
         ])  # fmt: skip
     print_table(
@@ -526,12 +554,19 @@ def report_external(
         f"{len(next(iter(results.values())))} (one server process; POSTs over "
         f"{WRK_SESSIONS} sessions)",
         ["store", "op", "code", "req/s", "runs", "p50 ms", "p99 ms", "errors", "target",
-         "limit: redis-benchmark", "script us/call", "this / baseline"],
+         "limit: redis-benchmark", "cpu us/req", "req/cpu-s", "redis cpu us/req",
+         "script us/call", "this/baseline: req/s, cpu"],
         rows,
     )  # fmt: skip
     print(
         "   limit: redis-benchmark -c 16 -t lpush,lrange_100 on the same redis-server "
-        "(LPUSH for POST, LRANGE_100 for GET), medians; script us/call: EVALSHA usec_per_call."
+        "(LPUSH for POST, LRANGE_100 for GET), medians.\n"
+        "   cpu us/req: the server process's CPU per request; req/cpu-s: what one fully "
+        "busy core would serve at that cost (steadier than req/s on a shared machine);\n"
+        "   redis cpu us/req: redis-server's CPU per request (INFO cpu); script us/call: "
+        "EVALSHA usec_per_call (INFO commandstats);\n"
+        "   this/baseline: this tree's req/s over the baseline's, then this tree's CPU per "
+        "request over the baseline's (the cost ratio: below 1, this tree is cheaper)."
     )
 
 

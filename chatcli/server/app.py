@@ -25,6 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatcli.config import ServerSettings
@@ -44,6 +45,22 @@ if TYPE_CHECKING:
 OK = {"status": "Ok"}
 OPEN_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/ready"})
 """Readable without the API key, besides the GET / health check (operations.py on /ready)."""
+
+
+class MemoryAPI(FastAPI):
+    """FastAPI with the app's own pure-ASGI middleware (`outer`, outermost first) around
+    FastAPI's whole stack rather than inside its error, telemetry and body-limit layers:
+    the fast memory routes then skip those too (profiled, FastAPI's telemetry check alone
+    read os.environ on every request), and every answer, a 500 included, passes the
+    metrics and the pid header."""
+
+    outer: tuple[Middleware, ...] = ()
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        for cls, args, kwargs in reversed(self.outer):
+            app = cls(app, *args, **kwargs)
+        return app
 
 
 def create_app(
@@ -75,22 +92,21 @@ def create_app(
             finally:
                 await store.close()
 
-    app = FastAPI(
+    app = MemoryAPI(
         title="chatcli memory server",
         summary="A Motörhead-compatible memory API.",
         version="1",
         lifespan=lifespan,
     )
     _add_error_handlers(app, metrics)
-    app.add_middleware(CompleteAllow, routes=app.router.routes)
-    app.add_middleware(
-        FastMemoryRoutes, endpoints=endpoints, routes=app.router.routes, metrics=metrics
+    routes = app.router.routes
+    app.add_middleware(CompleteAllow, routes=routes)
+    app.outer = (
+        *([Middleware(PidHeader)] if settings.pid_header else []),
+        Middleware(RecordRequests, metrics=metrics),
+        *([Middleware(RequireKey, key=settings.api_key)] if settings.api_key else []),
+        Middleware(FastMemoryRoutes, endpoints=endpoints, routes=routes, metrics=metrics),
     )
-    if settings.api_key:
-        app.add_middleware(RequireKey, key=settings.api_key)
-    app.add_middleware(RecordRequests, metrics=metrics)
-    if settings.pid_header:
-        app.add_middleware(PidHeader)
     add_operations(app, readiness, metrics)
 
     @app.get("/", summary="Health check: the server's time in ms", **openapi.health(settings))

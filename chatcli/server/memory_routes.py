@@ -5,9 +5,10 @@ Profiled under load, FastAPI's routing, request objects, dependency solving and 
 exception and exit-stack layers cost more than the store's own round trip. `MemoryEndpoints`
 holds the two routes' work (the service call and its answer); FastAPI's routes for them
 (app.py) call it, so they stay what the OpenAPI document describes and what any request
-FastAPI routes gets. `FastMemoryRoutes`, the innermost of the app's middleware, answers the
-same two requests before FastAPI sees them: inside the API key check and the request
-metrics, which run for it as for every request, with the same errors (answers.py), and with
+FastAPI routes gets. `FastMemoryRoutes`, the innermost of the app's own middleware and
+outside all of FastAPI's (app.MemoryAPI), answers the same two requests before FastAPI
+sees them: inside the API key check and the request metrics, which run for it as for
+every request, with the same errors (answers.py), and with
 `scope["route"]` set to FastAPI's own route so /metrics labels it alike. Any other method or
 path, and any mounted app (a root_path), goes on to FastAPI.
 """
