@@ -5,7 +5,16 @@ Prints, in one run:
      client concurrencies, next to the same workload done as raw redis-py round trips (the
      limit a Redis-backed server could reach);
   2. POST p99 while summaries run (a slow scripted LLM) versus idle;
-  3. GET and POST latency with 1k versus 1M stored messages.
+  3. GET and POST latency with 1k versus 1M stored messages;
+  4. GET and POST requests/s under wrk (an external load generator, 16 connections, POSTs
+     spread over sessions so their windows roll) on both stores, beside raw Redis measured
+     by redis-benchmark on the same redis-server, the issue's target, and (with
+     `--baseline DIR`, repeatable) the same load on the server of another source tree, run
+     back to back with this one `--repeat` times (medians): `git worktree add /tmp/old REV`
+     then `python bench/server.py --only 4 --baseline /tmp/old`. For Redis it also shows the
+     store scripts' server-side cost per call (INFO commandstats, EVALSHA);
+  5. (`--only 5`) POST and GET requests/s on a local Redis Cluster, with and without WAIT 1,
+     beside one Redis in the same run.
 
 Everything runs on loopback: its own redis-server, its own `chatcli serve` children and
 the scripted OpenAI-compatible server from tests/support. The load comes from one client
@@ -19,9 +28,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import csv
 import json
+import os
+import re
+import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -178,8 +192,13 @@ async def raw_redis_load(
 
 
 @contextlib.contextmanager
-def serve(args: list[str], env: dict[str, str] | None = None) -> Iterator[ServeProcess]:
-    proc = start_serve([*args, "--log-level", "warning"], env=env)
+def serve(
+    args: list[str], env: dict[str, str] | None = None, code: Path | None = None
+) -> Iterator[ServeProcess]:
+    """A `chatcli serve` child; `code` is another source tree to serve from (a baseline)."""
+    if code is not None:
+        env = {**(env or {}), "PYTHONPATH": str(code)}
+    proc = start_serve([*args, "--log-level", "warning"], env=env, cwd=code)
     try:
         yield proc
     finally:
@@ -406,6 +425,193 @@ def latency_by_size(
     return rows
 
 
+# --- 4. external load: wrk and redis-benchmark ------------------------------------------
+
+WRK_CONNECTIONS = 16
+WRK_SESSIONS = 64
+TARGET_RATE = 4000
+"""Issue 12: requests/s per server process on GET and POST /memory, 16 connections."""
+
+WRK_SCRIPT = """
+-- Requests spread over %(sessions)d sessions, so every session's window rolls.
+local n = 0
+local body = '%(body)s'
+local headers = {["Content-Type"] = "application/json"}
+request = function()
+  n = n + 1
+  local path = "/sessions/wrk-" .. (n %% %(sessions)d) .. "/memory"
+  if "%(method)s" == "POST" then
+    return wrk.format("POST", path, headers, body)
+  end
+  return wrk.format("GET", path)
+end
+"""
+
+
+@dataclass
+class WrkResult:
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int = 0
+    script_us: float | None = None
+    """For Redis: EVALSHA's server-side microseconds per call during the run."""
+    cpu_us: float | None = None
+    """The server process's CPU time (user + system) per request: its cost, which the
+    machine's other load changes far less than it changes requests/s."""
+    redis_cpu_us: float | None = None
+    """redis-server's CPU time per request (INFO cpu), for the Redis store."""
+
+
+def wrk_script(workdir: Path, method: str) -> Path:
+    path = workdir / f"wrk-{method.lower()}.lua"
+    body = json.dumps({"messages": [MESSAGE]})
+    path.write_text(WRK_SCRIPT % {"sessions": WRK_SESSIONS, "body": body, "method": method})
+    return path
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([0-9.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(port: int, script: Path, seconds: float) -> WrkResult:
+    """One wrk run: one thread (the machine has two cores, the server needs one)."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{seconds:g}s", "--latency", "-s", str(script),
+         f"http://127.0.0.1:{port}/"],
+        capture_output=True, text=True, check=True, timeout=seconds + 60,
+    ).stdout  # fmt: skip
+    rate = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    failed = re.search(r"Socket errors:.*", out)
+    errors = int(bad.group(1)) if bad else 0
+    if failed:
+        errors += sum(int(n) for n in re.findall(r"\d+", failed.group(0)))
+    return WrkResult(rate, p50, p99, errors, done)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def redis_cpu_seconds(client: redis.Redis) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def redis_benchmark(redis_proc: RedisServer, requests: int) -> dict[str, float]:
+    """redis-benchmark's requests/s for LPUSH and LRANGE_100 with 16 clients: what the
+    redis-server itself answers on this machine, a bound no server in front of it passes."""
+    out = subprocess.run(
+        ["redis-benchmark", "-p", str(redis_proc.port), "-c", str(WRK_CONNECTIONS),
+         "-n", str(requests), "-t", "lpush,lrange_100", "--dbnum", "9", "--csv"],
+        capture_output=True, text=True, check=True, timeout=300,
+    ).stdout  # fmt: skip
+    rates: dict[str, float] = {}
+    for row in csv.DictReader(out.splitlines()):
+        # the first LPUSH row is the LPUSH test; a second fills the list for LRANGE
+        rates.setdefault(row["test"].split(" ")[0], float(row["rps"]))
+    redis.Redis(port=redis_proc.port, db=9).flushdb()
+    return {"POST": rates["LPUSH"], "GET": rates["LRANGE_100"]}
+
+
+def external_load(
+    redis_proc: RedisServer, workdir: Path, seconds: float, repeat: int, baselines: list[Path]
+) -> tuple[dict[tuple[str, str, str], list[WrkResult]], dict[str, list[float]]]:
+    """Each (store, code) server in turn, POST then GET under wrk; the codes alternate
+    order every round so that the machine's noise hits both alike."""
+    for tool in ("wrk", "redis-benchmark"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"measurement 4 needs {tool} on PATH (apt-get install {tool})")
+    scripts = {op: wrk_script(workdir, op) for op in ("POST", "GET")}
+    codes: list[tuple[str, Path | None]] = [("this tree", None)]
+    codes += [(f"baseline {tree.name}", tree) for tree in baselines]
+    results: dict[tuple[str, str, str], list[WrkResult]] = {}
+    limits: dict[str, list[float]] = {"POST": [], "GET": []}
+    probe = redis.Redis(port=redis_proc.port)
+    for round_ in range(repeat):
+        for op, rate in redis_benchmark(redis_proc, 100_000).items():
+            limits[op].append(rate)
+        order = codes if round_ % 2 == 0 else list(reversed(codes))
+        for store in ("sqlite", "redis"):
+            for label, code in order:
+                redis_proc.flush()
+                db = workdir / f"wrk-{store}-{round_}-{codes.index((label, code))}.db"
+                args = [*store_args(store, redis_proc, db), "--no-summarize"]
+                with serve(args, code=code) as proc:
+                    for op in ("POST", "GET"):
+                        probe.config_resetstat()
+                        cpu, redis_cpu = cpu_seconds(proc.proc.pid), redis_cpu_seconds(probe)
+                        result = run_wrk(proc.port, scripts[op], seconds)
+                        result.cpu_us = (cpu_seconds(proc.proc.pid) - cpu) * 1e6 / result.requests
+                        if store == "redis":
+                            stats = probe.info("commandstats").get("cmdstat_evalsha")
+                            result.script_us = stats["usec_per_call"] if stats else None
+                            spent = redis_cpu_seconds(probe) - redis_cpu
+                            result.redis_cpu_us = spent * 1e6 / result.requests
+                        results.setdefault((store, op, label), []).append(result)
+    probe.close()
+    return results, limits
+
+
+def report_external(
+    results: dict[tuple[str, str, str], list[WrkResult]],
+    limits: dict[str, list[float]],
+    seconds: float,
+) -> None:
+    def median(values: list[float]) -> float:
+        return statistics.median(values)
+
+    limit = {op: median(rates) for op, rates in limits.items()}
+    labels = list(dict.fromkeys(label for _, _, label in results))
+    rows = []
+    for (store, op, label), runs in results.items():
+        rate = median([r.rate for r in runs])
+        cpu = median([r.cpu_us for r in runs if r.cpu_us is not None])
+        ours = results.get((store, op, labels[0]))
+        versus = ""
+        if label != labels[0] and ours:
+            our_cpu = median([r.cpu_us for r in ours if r.cpu_us is not None])
+            versus = f"{median([r.rate for r in ours]) / rate:.2f}x / {our_cpu / cpu:.2f}x"
+        script = [r.script_us for r in runs if r.script_us is not None]
+        redis_cpu = [r.redis_cpu_us for r in runs if r.redis_cpu_us is not None]
+        rows.append([
+            store, op, label, fmt(rate), " / ".join(fmt(r.rate) for r in runs),
+            fmt(median([r.p50_ms for r in runs])), fmt(median([r.p99_ms for r in runs])),
+            str(sum(r.errors for r in runs)), f"{TARGET_RATE:,}",
+            f"{fmt(limit[op])} ({100 * rate / limit[op]:.0f}%)",
+            f"{cpu:.0f}", f"{fmt(1e6 / cpu)}",
+            f"{median(redis_cpu):.0f}" if redis_cpu else "",
+            f"{median(script):.1f}" if script else "", versus,
+        ])  # fmt: skip
+    print_table(
+        f"4. wrk, {WRK_CONNECTIONS} connections, {seconds:g}s a run, medians of "
+        f"{len(next(iter(results.values())))} (one server process; POSTs over "
+        f"{WRK_SESSIONS} sessions)",
+        ["store", "op", "code", "req/s", "runs", "p50 ms", "p99 ms", "errors", "target",
+         "limit: redis-benchmark", "cpu us/req", "req/cpu-s", "redis cpu us/req",
+         "script us/call", "this/baseline: req/s, cpu"],
+        rows,
+    )  # fmt: skip
+    print(
+        "   limit: redis-benchmark -c 16 -t lpush,lrange_100 on the same redis-server "
+        "(LPUSH for POST, LRANGE_100 for GET), medians.\n"
+        "   cpu us/req: the server process's CPU per request; req/cpu-s: what one fully "
+        "busy core would serve at that cost (steadier than req/s on a shared machine);\n"
+        "   redis cpu us/req: redis-server's CPU per request (INFO cpu); script us/call: "
+        "EVALSHA usec_per_call (INFO commandstats);\n"
+        "   this/baseline: this tree's req/s over the baseline's, then this tree's CPU per "
+        "request over the baseline's (the cost ratio: below 1, this tree is cheaper)."
+    )
+
+
 # --- output ------------------------------------------------------------------------------
 
 
@@ -466,11 +672,25 @@ def main() -> None:
     parser.add_argument(
         "--only",
         type=int,
-        choices=[1, 2, 3, 4],
-        help="run one measurement (default: 1-3; 4 is the Redis Cluster's, which needs redis-cli)",
+        choices=[1, 2, 3, 4, 5],
+        help="run one measurement (default: 1-4; 5 is the Redis Cluster's, which needs redis-cli)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        action="append",
+        default=[],
+        help="measurement 4 also serves from this source tree (e.g. a git worktree of an "
+        "older commit), back to back with this one; may be given more than once",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds of measurement 4 (medians are shown)"
     )
     options = parser.parse_args()
-    parts = [options.only] if options.only else [1, 2, 3]
+    parts = [options.only] if options.only else [1, 2, 3, 4]
+    for tree in options.baseline:
+        if not (tree / "chatcli").is_dir():
+            parser.error(f"--baseline {tree}: no chatcli package there")
     levels = [1, 8, 32]
     total = 1000 if options.quick else 4000
     rounds = 1 if options.quick else 3
@@ -488,12 +708,19 @@ def main() -> None:
             if 3 in parts:
                 report_sizes(latency_by_size(redis_proc, workdir, sizes, total // 2))
             if 4 in parts:
+                seconds = 3.0 if options.quick else 8.0
+                found = external_load(
+                    redis_proc, workdir, seconds, options.repeat, options.baseline
+                )
+                report_external(*found, seconds)
+            if 5 in parts:
                 report_cluster(cluster_throughput(redis_proc, levels, total), total)
     finally:
         llm.stop()
     print(
         "\nTargets: per process >= 25% of the raw Redis rate; POST p99 while summarizing "
-        "<= 1.2x idle; latency flat from 1k to 1M stored messages."
+        "<= 1.2x idle; latency flat from 1k to 1M stored messages; under wrk >= "
+        f"{TARGET_RATE:,} req/s per process."
     )
     print(f"(ran in {time.monotonic() - started:.0f}s)")
 

@@ -1,7 +1,10 @@
-"""Measure the transcript (measured, not asserted): `python bench/transcript.py [--quick]`.
+"""Measure the transcript (measured, not asserted): `python bench/transcript.py [--quick]
+[--sizes 1000,100000,1000000]`.
 
-For each store, one session is filled to each size through the store's own import (in
-batches, with the server stopped), then a `chatcli serve --no-summarize` answers:
+For each store, one session is filled to each size (1k, 100k and 1M messages by default)
+through the store's own import, 10,000 messages a call with the server stopped (a 1M
+session takes well under a minute on either store), then a `chatcli serve --no-summarize`
+answers:
   - GET /sessions/{id}/transcript?limit=100 at the start, the middle (by cursor) and the end;
   - GET /sessions/{id}/memory (the window), which must stay flat as the session grows.
 POST cost against the code before the transcript: run `python bench/server.py --only 1`
@@ -86,8 +89,17 @@ def probe(port: int, paths: list[str]) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="up to 100k messages, not 1M")
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(n) for n in text.split(",")],
+        help="comma-separated session sizes (default 1000,100000,1000000)",
+    )
     options = parser.parse_args()
     sizes = [1_000, 100_000] if options.quick else [1_000, 100_000, 1_000_000]
+    if options.sizes:
+        sizes = options.sizes
+    if any(size < 200 for size in sizes):
+        parser.error("--sizes: each session needs at least 200 messages (two pages)")
     rows = []
     with redis_server() as redis_proc, tempfile.TemporaryDirectory() as tmp:
         for kind in ("sqlite", "redis"):
@@ -107,14 +119,17 @@ def main() -> None:
                     first, mid, last, window = probe(proc.port, paths)
                 rate = size / seconds
                 rows.append((kind, size, rate, first, mid, last, window))
+    print("GET /sessions/{id}/transcript?limit=100 and GET /memory, by the session's size")
     print(
         f"{'store':7} {'messages':>9} {'import/s':>9} {'page@0':>8} {'page@mid':>9} "
-        f"{'page@end':>9} {'GET window':>11}   (median ms of {PROBES})"
+        f"{'page@end':>9} {'GET window':>11} {'mid vs smallest':>16}   (median ms of {PROBES})"
     )
+    smallest: dict[str, float] = {}
     for kind, size, rate, first, mid, last, window in rows:
+        base = smallest.setdefault(kind, mid)
         print(
             f"{kind:7} {size:>9} {rate:>9.0f} {first:>8.2f} {mid:>9.2f} {last:>9.2f} "
-            f"{window:>11.2f}"
+            f"{window:>11.2f} {mid / base:>15.2f}x"
         )
 
 

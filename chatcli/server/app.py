@@ -17,7 +17,6 @@ answers, since the routes read raw inputs and leave the rules to the service.
 from __future__ import annotations
 
 import hmac
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -26,12 +25,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatcli.config import ServerSettings
-from chatcli.errors import first_line
-from chatcli.server import openapi
+from chatcli.server import answers, openapi
+from chatcli.server.answers import read_body
 from chatcli.server.errors import BadInput, RecallDisabled, StoreUnavailable
+from chatcli.server.memory_routes import MEMORY_PATH, FastMemoryRoutes, MemoryEndpoints
 from chatcli.server.metrics import Metrics, PidHeader, RecordRequests
 from chatcli.server.middleware import CompleteAllow
 from chatcli.server.operations import Readiness, add_operations
@@ -43,16 +44,25 @@ if TYPE_CHECKING:
     from chatcli.server.embedding import EmbedderHandle
     from chatcli.server.indexer import Indexer
 
-log = logging.getLogger("chatcli.server")
-
 OK = {"status": "Ok"}
-REPLAYED = {"Idempotent-Replayed": "true"}
-"""On the answer to a POST whose Idempotency-Key was seen: the first request's answer stands."""
-DRAIN_LIMIT = 64 * 1024 * 1024
-"""An oversized body is read and dropped up to this much, so the client gets its 413
-instead of a reset connection; past it the connection is simply closed."""
 OPEN_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/ready"})
 """Readable without the API key, besides the GET / health check (operations.py on /ready)."""
+
+
+class MemoryAPI(FastAPI):
+    """FastAPI with the app's own pure-ASGI middleware (`outer`, outermost first) around
+    FastAPI's whole stack rather than inside its error, telemetry and body-limit layers:
+    the fast memory routes then skip those too (profiled, FastAPI's telemetry check alone
+    read os.environ on every request), and every answer, a 500 included, passes the
+    metrics and the pid header."""
+
+    outer: tuple[Middleware, ...] = ()
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        for cls, args, kwargs in reversed(self.outer):
+            app = cls(app, *args, **kwargs)
+        return app
 
 
 def create_app(
@@ -67,6 +77,7 @@ def create_app(
     """Long-term memory (/retrieval, /search) is on when an `embedder` is given; the
     `indexer` (with the same embedder) then keeps the vectors up to date."""
     service = MemoryService(store, settings, compactor, embedder, indexer)
+    endpoints = MemoryEndpoints(service, settings.max_body_bytes)
     metrics = metrics or Metrics()
     readiness = Readiness(store)
     if compactor is not None:
@@ -94,19 +105,21 @@ def create_app(
             finally:
                 await store.close()
 
-    app = FastAPI(
+    app = MemoryAPI(
         title="chatcli memory server",
         summary="A Motörhead-compatible memory API.",
         version="1",
         lifespan=lifespan,
     )
     _add_error_handlers(app, metrics)
-    app.add_middleware(CompleteAllow, routes=app.router.routes)
-    if settings.api_key:
-        app.add_middleware(RequireKey, key=settings.api_key)
-    app.add_middleware(RecordRequests, metrics=metrics)
-    if settings.pid_header:
-        app.add_middleware(PidHeader)
+    routes = app.router.routes
+    app.add_middleware(CompleteAllow, routes=routes)
+    app.outer = (
+        *([Middleware(PidHeader)] if settings.pid_header else []),
+        Middleware(RecordRequests, metrics=metrics),
+        *([Middleware(RequireKey, key=settings.api_key)] if settings.api_key else []),
+        Middleware(FastMemoryRoutes, endpoints=endpoints, routes=routes, metrics=metrics),
+    )
     add_operations(app, readiness, metrics)
 
     @app.get("/", summary="Health check: the server's time in ms", **openapi.health(settings))
@@ -123,27 +136,24 @@ def create_app(
         found = await service.sessions(query.get("page"), query.get("size"), query.get("namespace"))
         return JSONResponse(found)
 
+    # FastMemoryRoutes answers these two before FastAPI routes them; these routes are
+    # what the OpenAPI document shows and what serves them should it ever not.
     @app.get(
-        "/sessions/{session_id}/memory",
+        MEMORY_PATH,
         summary=f"The newest messages (at most the window, {settings.window}), newest first",
         **openapi.get_memory(settings),
     )
     async def get_memory(request: Request) -> Response:
-        return JSONResponse(await service.memory(request.path_params["session_id"]))
+        return await endpoints.get(request.path_params["session_id"])
 
     @app.post(
-        "/sessions/{session_id}/memory",
+        MEMORY_PATH,
         summary="Append messages in order; `context` replaces the summary",
         **openapi.post_memory(settings),
     )
     async def post_memory(request: Request) -> Response:
         session_id = request.path_params["session_id"]
-        namespace = request.query_params.get("namespace")
-        service.check_address(session_id, namespace)
-        body = await read_body(request, settings.max_body_bytes)
-        key = request.headers.get("idempotency-key")
-        replayed = await service.append(session_id, namespace, body, key)
-        return JSONResponse(OK, headers=REPLAYED if replayed else None)
+        return await endpoints.post(session_id, request.scope, request.receive)
 
     @app.delete(
         "/sessions/{session_id}/memory",
@@ -163,7 +173,7 @@ def create_app(
     async def retrieval(request: Request) -> Response:
         session_id = request.path_params["session_id"]
         service.check_address(session_id)
-        body = await read_body(request, settings.max_body_bytes)
+        body = await read_body(request.scope, request.receive, settings.max_body_bytes)
         return JSONResponse(await service.retrieval(session_id, body))
 
     @app.post(
@@ -172,7 +182,7 @@ def create_app(
         **openapi.search(settings),
     )
     async def search(request: Request) -> Response:
-        body = await read_body(request, settings.max_body_bytes)
+        body = await read_body(request.scope, request.receive, settings.max_body_bytes)
         return JSONResponse(await service.search(body))
 
     @app.get(
@@ -198,7 +208,7 @@ def create_app(
         session_id = request.path_params["session_id"]
         namespace = request.query_params.get("namespace")
         service.check_address(session_id, namespace)
-        body = await read_body(request, settings.max_body_bytes)
+        body = await read_body(request.scope, request.receive, settings.max_body_bytes)
         return JSONResponse(await service.import_messages(session_id, namespace, body))
 
     @app.get(
@@ -221,7 +231,7 @@ def create_app(
             request.path_params["message_id"],
         )
         service.check_message(session_id, message_id)
-        body = await read_body(request, settings.max_body_bytes)
+        body = await read_body(request.scope, request.receive, settings.max_body_bytes)
         return JSONResponse(await service.edit(session_id, message_id, body))
 
     @app.delete(
@@ -243,7 +253,7 @@ def create_app(
         session_id = request.path_params["session_id"]
         namespace = request.query_params.get("namespace")
         service.check_address(session_id, namespace)
-        body = await read_body(request, settings.max_body_bytes)
+        body = await read_body(request.scope, request.receive, settings.max_body_bytes)
         return JSONResponse(await service.fork(session_id, namespace, body))
 
     if settings.api_key:
@@ -259,35 +269,12 @@ def create_app(
     return app
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, or BadInput(413) once it passes `limit` bytes (after draining it, so the
-    client reads the 413 instead of a reset connection)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > DRAIN_LIMIT:
-        raise BadInput(_too_large(limit), 413)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size <= limit:
-            chunks.append(chunk)
-        elif size > DRAIN_LIMIT:
-            break
-    if size > limit:
-        raise BadInput(_too_large(limit), 413)
-    return b"".join(chunks)
-
-
-def _too_large(limit: int) -> str:
-    return f"the body is larger than the server's limit of {limit} bytes (server.max_body_bytes)"
-
-
 def _add_error_handlers(app: FastAPI, metrics: Metrics) -> None:
     """Every error as `{"error": "..."}`, never FastAPI's `{"detail": ...}` or a 422."""
 
     @app.exception_handler(BadInput)
     async def bad_input(_: Request, exc: BadInput) -> Response:
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
+        return answers.bad_input(exc)
 
     @app.exception_handler(RecallDisabled)
     async def recall_disabled(_: Request, __: RecallDisabled) -> Response:
@@ -303,23 +290,15 @@ def _add_error_handlers(app: FastAPI, metrics: Metrics) -> None:
 
     @app.exception_handler(StoreUnavailable)
     async def unavailable(_: Request, exc: StoreUnavailable) -> Response:
-        """Not the client's fault, and nothing it can act on: where the store lives (a
-        Redis host and port, a file path) goes to the server's log, not to the client.
-
-        A handler for this class, not for Exception: Starlette's ExceptionMiddleware
+        """A handler for this class, not for Exception: Starlette's ExceptionMiddleware
         answers it and the connection stays usable, where the catch-all handler's
         middleware re-raises after answering (uvicorn then logs a traceback and drops
         the kept-alive connection)."""
-        metrics.store_failed()
-        log.error("memory store unavailable: %s", exc.message)
-        log.debug("memory store failure", exc_info=exc)
-        return JSONResponse({"error": "the memory store is unavailable"}, status_code=503)
+        return answers.unavailable(exc, metrics)
 
     @app.exception_handler(Exception)
     async def failed(_: Request, exc: Exception) -> Response:
-        """A bug: 500 with a line naming it (the traceback goes to the log)."""
-        message = f"the server failed: {type(exc).__name__}: {first_line(exc)}"
-        return JSONResponse({"error": message}, status_code=500)
+        return answers.failed(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:

@@ -12,7 +12,10 @@ protocol with:
 - a deadline for a complete head (`header_timeout`), from the connection's start or a
   request's first byte: 408, or a silent close if nothing was sent;
 - a cap on open connections (`max_connections`): 503 and close for the ones over it;
-- `{"error": "..."}` for malformed HTTP, instead of uvicorn's plain text.
+- `{"error": "..."}` for malformed HTTP, instead of uvicorn's plain text;
+- and, not a limit but the same protocol: a response's head goes out in one write with its
+  first body bytes (uvicorn writes them apart, two send() calls where one does; profiled,
+  each was a tenth of a GET's cost).
 
 `chatcli serve` and the embedded server both pass `uvicorn_options(limits)` to uvicorn.
 """
@@ -69,6 +72,35 @@ def error_response(status: int, message: str, default_headers: list[tuple[bytes,
         ]
     )
     return b"".join(head) + body
+
+
+class HeadWithBody:
+    """The transport one response writes through: its head (the first write that is not
+    a `100 Continue`) is held and sent with the next write, or before a close."""
+
+    __slots__ = ("_head", "_started", "transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self._head: bytes | None = None
+        self._started = False
+
+    def write(self, data: bytes) -> None:
+        if not self._started and not data.startswith(b"HTTP/1.1 100 "):
+            self._started = True
+            self._head = data
+            return
+        head, self._head = self._head, None
+        self.transport.write(data if head is None else head + data)
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def close(self) -> None:
+        head, self._head = self._head, None
+        if head is not None and not self.transport.is_closing():
+            self.transport.write(head)
+        self.transport.close()
 
 
 class Refused(Exception):
@@ -148,6 +180,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._awaiting_head = False
         self._stop_head_timer()
         super().on_headers_complete()
+        # A HEAD answer writes no body after its head, so it keeps the plain transport.
+        if self.cycle is not None and self.scope["method"] != "HEAD":
+            self.cycle.transport = HeadWithBody(self.transport)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         self._awaiting_head = True

@@ -118,6 +118,9 @@ class Metrics:
         )
         for source in ("request", "compaction"):
             self.store_errors.labels(source)
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        """Each (method, route, status)'s two children: prometheus-client's labels() lookup
+        cost more than the increments themselves."""
         self._waiting_since: float | None = None
         self._scrape = self.registry
         if self.multiprocess:
@@ -155,9 +158,16 @@ class Metrics:
     def record(self, method: str, route: str, status: int, seconds: float) -> None:
         """One answered request: the whole per-request cost of the metrics."""
         shown = method if method in METHODS else "other"
-        code = str(status)
-        self.requests.labels(shown, route, code).inc()
-        self.duration.labels(shown, route, code).observe(seconds)
+        series = self._series.get((shown, route, status))
+        if series is None:
+            code = str(status)
+            series = (
+                self.requests.labels(shown, route, code),
+                self.duration.labels(shown, route, code),
+            )
+            self._series[(shown, route, status)] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def store_failed(self, source: str = "request") -> None:
         self.store_errors.labels(source).inc()

@@ -52,12 +52,13 @@ from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from chatcli.errors import first_line
 from chatcli.server.errors import StoreUnavailable
 from chatcli.server.redis_layout import ClusterLayout, KeyLayout, MotorheadLayout
 from chatcli.server.store import (
+    ID_ALPHABET,
     ID_SEQ_DIGITS,
     ID_TIME_DIGITS,
     AlreadyClaimed,
@@ -85,51 +86,65 @@ WAIT_TIMEOUT_MS = 1000
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
+_PAIRS = "".join(a + b for a in ID_ALPHABET for b in ID_ALPHABET)
+
 # What every transcript script shares (prepended to each): ids built as store.message_id
 # builds them, and `sync`, which makes the window set match the window list.
 _PRELUDE = f"""
-local ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'
+-- every two-digit string of store.ID_ALPHABET, in order:
+-- two digits a step halve the work of each id (Lua string building is what ids cost)
+local PAIRS = '{_PAIRS}'
 local function base32(n, width)
-  local out = {{}}
-  for i = width, 1, -1 do
-    local d = n % 32
-    out[i] = string.sub(ALPHABET, d + 1, d + 1)
-    n = (n - d) / 32
+  local out = ''
+  for _ = 1, width / 2 do
+    local d = n % 1024
+    out = string.sub(PAIRS, d * 2 + 1, d * 2 + 2) .. out
+    n = (n - d) / 1024
   end
-  return table.concat(out)
+  return out
 end
 -- The session's next places and ids; `save` records what was handed out.
 local function places(t, now_ms)
-  local held = redis.call('HMGET', t, '_next', '_ms')
+  local held = redis.call('HMGET', t, '_next', '_ms', '_ns')
   local seq = tonumber(held[1] or '0')
   local ms = math.max(now_ms, tonumber(held[2] or '0'))
   local prefix = base32(ms, {ID_TIME_DIGITS})
-  local p = {{}}
+  local p = {{namespace = held[3]}}
   function p.take()
     seq = seq + 1
     return seq, prefix .. base32(seq, {ID_SEQ_DIGITS})
   end
   function p.save() redis.call('HSET', t, '_next', seq, '_ms', ms) end
+  -- what save() writes, as HSET field-value pairs to add to another HSET of `t`
+  function p.fields() return '_next', seq, '_ms', ms end
   return p
 end
 local function stamp(ms) return string.format('%d ', ms) end
 -- Items at the list's head (below `skip` just-pushed ones) that the set does not track
--- enter the transcript, oldest first; a list shorter than the set lost its oldest.
-local function sync(list, t, o, w, skip, now_ms)
-  local tracked = redis.call('ZCARD', w)
-  local len = redis.call('LLEN', list) - skip
+-- enter the transcript, oldest first, taking places from `p`; a list shorter than the set
+-- lost its oldest. `len` and `tracked` are the list's length past `skip` and the set's.
+local function adopt(list, t, o, w, skip, len, tracked, p, now_ms)
   if len > tracked then
     local extra = redis.call('LRANGE', list, skip, skip + len - tracked - 1)
-    local p = places(t, now_ms)
     for i = #extra, 1, -1 do
       local seq, id = p.take()
       redis.call('HSET', t, id, stamp(now_ms) .. extra[i])
       redis.call('ZADD', o, seq, id)
       redis.call('ZADD', w, seq, id)
     end
-    p.save()
   elseif len < tracked then
     redis.call('ZREMRANGEBYRANK', w, 0, tracked - len - 1)
+  end
+end
+local function sync(list, t, o, w, skip, now_ms)
+  local tracked = redis.call('ZCARD', w)
+  local len = redis.call('LLEN', list) - skip
+  if len > tracked then
+    local p = places(t, now_ms)
+    adopt(list, t, o, w, skip, len, tracked, p, now_ms)
+    p.save()
+  elseif len < tracked then
+    adopt(list, t, o, w, skip, len, tracked, nil, now_ms)
   end
 end
 local function line_of(value) return string.sub(value, string.find(value, ' ', 1, true) + 1) end
@@ -151,6 +166,9 @@ end
 # KEYS 4-6 are the session's transcript hash, order and window sets. With an
 # Idempotency-Key, KEYS gains its record's key last (7th) and ARGV its value and ttl (ms)
 # last; a record already there is returned (a string) instead of the length, unwritten.
+# Profiled (INFO commandstats), each redis.call costs: the window is synced before the push
+# from one ZCARD and one LLEN, the places (and the namespace last posted with) are read
+# once, and one HSET writes the messages, the places handed out and the namespace.
 _APPEND = """
 -- idempotency: KEYS[7], when given, is the key's record
 local last = #ARGV
@@ -162,34 +180,48 @@ if #KEYS == 7 then
 end
 if ARGV[3] == '1' then redis.call('SET', KEYS[3], ARGV[4]) end
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+-- transcript: KEYS[4] transcript hash, KEYS[5] order, KEYS[6] window set
+local now_ms = math.floor(tonumber(ARGV[1]) * 1000)
+local tracked = redis.call('ZCARD', KEYS[6])
 local length = redis.call('LLEN', KEYS[1])
+local p = places(KEYS[4], now_ms)
+if length ~= tracked then
+  adopt(KEYS[1], KEYS[4], KEYS[5], KEYS[6], 0, length, tracked, p, now_ms)
+end
+-- one HSET and one ZADD per set for the whole POST, not one call per message each
+local fields, scores = {}, {}
+local prefix = stamp(now_ms)
+for i = 5, last do
+  local seq, id = p.take()
+  fields[#fields + 1] = id
+  fields[#fields + 1] = prefix .. ARGV[i]
+  scores[#scores + 1] = seq
+  scores[#scores + 1] = id
+end
 for i = 5, last, 1000 do
   length = redis.call('LPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, last)))
 end
--- transcript: KEYS[4] transcript hash, KEYS[5] order, KEYS[6] window set
-local now_ms = math.floor(tonumber(ARGV[1]) * 1000)
-local pushed = last - 4
-sync(KEYS[1], KEYS[4], KEYS[5], KEYS[6], pushed, now_ms)
-local p = places(KEYS[4], now_ms)
-if pushed > 0 then
-  -- one HSET and one ZADD per set for the whole POST, not one call per message each
-  local fields, scores = {}, {}
-  local prefix = stamp(now_ms)
-  for i = 5, 4 + pushed do
-    local seq, id = p.take()
-    fields[#fields + 1] = id
-    fields[#fields + 1] = prefix .. ARGV[i]
-    scores[#scores + 1] = seq
-    scores[#scores + 1] = id
-  end
-  for i = 1, #fields, 1000 do
-    redis.call('HSET', KEYS[4], unpack(fields, i, math.min(i + 999, #fields)))
-    redis.call('ZADD', KEYS[5], unpack(scores, i, math.min(i + 999, #scores)))
-    redis.call('ZADD', KEYS[6], unpack(scores, i, math.min(i + 999, #scores)))
-  end
+for i = 1, #scores, 1000 do
+  redis.call('ZADD', KEYS[5], unpack(scores, i, math.min(i + 999, #scores)))
+  redis.call('ZADD', KEYS[6], unpack(scores, i, math.min(i + 999, #scores)))
 end
-p.save()
-note_namespace(KEYS[4], KEYS[2])
+local a, b, c, d = p.fields()
+fields[#fields + 1] = a
+fields[#fields + 1] = b
+fields[#fields + 1] = c
+fields[#fields + 1] = d
+-- the namespace the index key names, '<prefix>sessions[:NS]' (as note_namespace reads it),
+-- in the same HSET; an HDEL only when one was set before
+local _, stop = string.find(KEYS[2], 'sessions', 1, true)
+if stop ~= #KEYS[2] then
+  fields[#fields + 1] = '_ns'
+  fields[#fields + 1] = string.sub(KEYS[2], stop + 2)
+elseif p.namespace then
+  redis.call('HDEL', KEYS[4], '_ns')
+end
+for i = 1, #fields, 1000 do
+  redis.call('HSET', KEYS[4], unpack(fields, i, math.min(i + 999, #fields)))
+end
 return length
 """
 
@@ -580,6 +612,23 @@ def _decode_entry(raw: list) -> Entry:
     )
 
 
+class _Script(AsyncScript):
+    """redis-py's AsyncScript, called as one EVALSHA: its own call checks on every call
+    whether the client is a pipeline (an isinstance against a typing Protocol) and goes
+    through evalsha's wrappers, which profiled at a few percent of a POST. The keys stay
+    EVALSHA's declared keys, which is what routes a call on a cluster client."""
+
+    async def __call__(  # type: ignore[override]
+        self, keys: Sequence[str] = (), args: Sequence[str | bytes | int | float] = ()
+    ) -> Any:
+        client = self.registered_client
+        try:
+            return await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self.sha = await client.script_load(self.script)
+            return await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+
+
 class _Connection:
     """A client and its scripts, bound to the event loop that first used them."""
 
@@ -596,7 +645,7 @@ class _Connection:
                 cluster, socket_connect_timeout=5, retry=Retry(NoBackoff(), 0)
             )
         )
-        script = self.client.register_script
+        script = functools.partial(_Script, self.client)
         self.append: AsyncScript = script(_PRELUDE + _APPEND)
         self.get: AsyncScript = script(_GET)
         self.delete: AsyncScript = script(_DELETE)

@@ -12,7 +12,6 @@ process binds the socket and supervises N serving processes that inherit it.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import ipaddress
 import socket
@@ -20,7 +19,7 @@ import socket
 from chatcli.config import Settings, resolve_provider
 from chatcli.env import Environment
 from chatcli.server.errors import ServeError, SetupError
-from chatcli.server.process import GRACEFUL_SECONDS, build_server, serve_until_signal
+from chatcli.server.process import GRACEFUL_SECONDS, build_server, run_serving
 
 __all__ = ["GRACEFUL_SECONDS", "serve"]
 
@@ -42,7 +41,7 @@ def serve(env: Environment, settings: Settings) -> None:
     sock = bind(server_settings.host, server_settings.port)
     announce(env, settings, sock)
     try:
-        asyncio.run(serve_until_signal(server, store, sock))
+        run_serving(server, store, sock)
     finally:
         sock.close()
 

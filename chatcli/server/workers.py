@@ -191,13 +191,11 @@ def run_worker(
     if "prometheus_client" in sys.modules:
         raise RuntimeError("prometheus_client was imported before its multiprocess mode was set")
     os.environ[MULTIPROC_ENV] = metrics_dir
-    import asyncio
-
-    from chatcli.server.process import build_server, serve_until_signal
+    from chatcli.server.process import build_server, run_serving
 
     try:
         server, store = build_server(settings, sys.stderr, no_color, multiprocess=True)
-        asyncio.run(serve_until_signal(server, store, sock, on_ready=lambda: reports.send(None)))
+        run_serving(server, store, sock, on_ready=lambda: reports.send(None))
     except (ChatcliError, ServerError) as exc:
         with contextlib.suppress(OSError):
             reports.send(exc)

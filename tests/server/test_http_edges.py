@@ -281,3 +281,42 @@ def test_every_allowed_method_is_really_taken(live: Live) -> None:
 def test_httpx_still_talks_to_the_limited_server(limited: Live) -> None:
     response = httpx.get(limited.url + "/sessions", headers={"x-api-key": API_KEY})
     assert response.status_code == 200
+
+
+# --- a response's head goes out with its body (http_limits.HeadWithBody) ---------------------
+
+
+def test_a_post_that_expects_100_continue_gets_it_before_it_sends_its_body(live: Live) -> None:
+    """The interim 100 is written at once, never held for the answer that follows it."""
+    body = b'{"messages": [{"role": "Human", "content": "after the 100"}]}'
+    with connect(live) as sock:
+        sock.sendall(
+            b"POST /sessions/expects-continue/memory HTTP/1.1\r\nhost: x\r\n"
+            b"content-type: application/json\r\nexpect: 100-continue\r\n"
+            b"content-length: %d\r\n\r\n" % len(body)
+        )
+        assert read_answer(sock).status == 100
+        sock.sendall(body)
+        assert read_answer(sock).status == 200
+    memory = httpx.get(live.url + "/sessions/expects-continue/memory").json()
+    assert memory["messages"] == [{"role": "Human", "content": "after the 100"}]
+
+
+def test_a_head_request_gets_its_head_though_no_body_follows(live: Live) -> None:
+    with connect(live) as sock:
+        sock.sendall(b"HEAD /sessions HTTP/1.1\r\nhost: x\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed without an answer: {data!r}"
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 ")
+    assert data.endswith(b"\r\n\r\n")
+
+
+def test_kept_alive_answers_arrive_whole_one_after_another(live: Live) -> None:
+    with connect(live) as sock:
+        for n in range(3):
+            sock.sendall(b"GET /sessions/kept-%d/memory HTTP/1.1\r\nhost: x\r\n\r\n" % n)
+            answer = read_answer(sock)
+            assert (answer.status, json.loads(answer.body)["messages"]) == (200, [])

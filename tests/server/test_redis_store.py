@@ -597,3 +597,19 @@ def test_messages_motorhead_pushes_beside_chatcli_join_the_transcript_in_order(
         return [e.content for e in (await store.transcript(sid, 0, 10)).entries]
 
     assert with_store(url, scenario) == ["1", "2", "3"]
+
+
+def test_messages_motorhead_trimmed_leave_the_window_when_chatcli_posts_next(
+    url: str, raw: redis.Redis
+) -> None:
+    """Motörhead's own compaction trims the oldest by index; the next POST's script sees a
+    list shorter than its window set and marks those messages summarized."""
+    sid = new_id("trimmed")
+
+    async def scenario(store: RedisStore) -> list[tuple[str, bool]]:
+        await store.append(sid, msgs("1", "2", "3"), None, None, 1.0)
+        raw.ltrim(f"session:{sid}", 0, 1)
+        await store.append(sid, msgs("4"), None, None, 2.0)
+        return [(e.content, e.summarized) for e in (await store.transcript(sid, 0, 10)).entries]
+
+    assert with_store(url, scenario) == [("1", True), ("2", False), ("3", False), ("4", False)]

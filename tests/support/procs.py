@@ -156,9 +156,11 @@ def start_serve(
     port: int | None = None,
     log_dir: Path | None = None,
     preexec_fn: Callable[[], None] | None = None,
+    cwd: Path | None = None,
 ) -> ServeProcess:
     """Run `python -m chatcli serve --port PORT ARGS` and wait until it answers GET /;
-    `preexec_fn` runs in the child before it starts (e.g. to set resource limits)."""
+    `preexec_fn` runs in the child before it starts (e.g. to set resource limits); `cwd`
+    is where it runs, which is where `-m chatcli` imports chatcli from first."""
     port = port or free_port()
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="chatcli-serve-"))
     log = log_dir / f"serve-{port}.log"
@@ -170,6 +172,7 @@ def start_serve(
         stderr=subprocess.STDOUT,
         env=full_env,
         preexec_fn=preexec_fn,
+        cwd=cwd,
     )
     served = ServeProcess(port, proc, log)
     deadline = time.monotonic() + 30
