@@ -423,6 +423,13 @@ def serve(
         bool | None,
         typer.Option("--summarize/--no-summarize", help="Summarize sessions over the window."),
     ] = None,
+    long_term_memory: Annotated[
+        bool | None,
+        typer.Option(
+            "--long-term-memory/--no-long-term-memory",
+            help="Answer /retrieval and /search, indexing every message (default on).",
+        ),
+    ] = None,
     model: ModelOpt = None,
     llm: LLMOpt = None,
     log_level: Annotated[str | None, typer.Option(help="critical..debug (default info).")] = None,
@@ -446,11 +453,20 @@ def serve(
             "allow_public": allow_public or None,
             "max_body_bytes": max_body_bytes,
             "summarize": summarize,
+            "long_term_memory": long_term_memory,
             "log_level": log_level,
             "workers": workers,
         },
     }
     run(ctx, flags, run_serve, motorhead_env=True)
+
+
+@app.command()
+def reindex(ctx: typer.Context) -> None:
+    """Index every message of the configured store for recall now (a progress bar on a terminal)."""
+    from chatcli.reindex import reindex as run_reindex
+
+    run(ctx, {}, run_reindex)
 
 
 def main() -> None:

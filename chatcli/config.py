@@ -73,7 +73,9 @@ class ServerSettings:
     header_timeout: float = 10.0
     max_connections: int = 1000
     idempotency_ttl: float = 24 * 3600.0
-    long_term_memory: bool = False
+    long_term_memory: bool = True
+    """/retrieval and /search, with the indexer (offline by default); Motörhead's
+    MOTORHEAD_LONG_TERM_MEMORY=false turns it off for `chatcli serve`."""
     embedding: EmbeddingKind = "local"
     """The model that indexes messages for /retrieval; changing it re-embeds what is stored."""
     embedding_model: str = "text-embedding-3-small"
@@ -163,6 +165,10 @@ def motorhead_env_layer(environ: Mapping[str, str]) -> Layer:
             layer.setdefault(section, {})[key] = environ[name]
     if environ.get("REDIS_URL"):
         layer.setdefault("server", {})["store"] = "redis"
+    if environ.get("MOTORHEAD_LONG_TERM_MEMORY"):
+        # Motörhead's own reading: on only for "true" (any case), off for anything else
+        on = environ["MOTORHEAD_LONG_TERM_MEMORY"].strip().lower() == "true"
+        layer.setdefault("server", {})["long_term_memory"] = on
     return layer
 
 

@@ -26,7 +26,9 @@ from chatcli.memory.session import (
     parse_transcript_message,
     parse_transcript_page,
 )
-from chatcli.server.errors import BadInput, StoreUnavailable
+from chatcli.recall.errors import EmbedderError
+from chatcli.server.embedding import EmbedderHandle
+from chatcli.server.errors import BadInput, RecallDisabled, StoreUnavailable
 from chatcli.server.service import MemoryService, now_ms
 
 T = TypeVar("T")
@@ -43,7 +45,10 @@ class DirectClient:
         self.where = f"the embedded memory at {settings.server.db}"
         with _as_cli_errors():
             store = SQLiteStore(settings.server.db)
-        self._service = MemoryService(store, settings.server)
+        embedder = (
+            EmbedderHandle.from_settings(settings) if settings.server.long_term_memory else None
+        )
+        self._service = MemoryService(store, settings.server, embedder=embedder)
         self._runner: asyncio.Runner | None = asyncio.Runner()
 
     def __enter__(self) -> DirectClient:
@@ -125,6 +130,20 @@ class DirectClient:
         done = self._run(self._service.import_messages(session_id, namespace, raw))
         return done["added"], done["skipped"]
 
+    def retrieval_raw(self, session_id: str, text: str) -> list[dict[str, Any]]:
+        """Motörhead's /retrieval answer: [{"role", "content", "dist"}], nearest first."""
+        raw = json.dumps({"text": text}, ensure_ascii=False).encode()
+        return self._run(self._service.retrieval(session_id, raw))
+
+    def search_raw(
+        self, text: str, *, session_id: str | None = None, limit: int = 10
+    ) -> dict[str, Any]:
+        """chatcli's /search answer: {"results": [{"session_id", "id", "role", "content",
+        "time", "dist"}]}, nearest first; every session when `session_id` is None."""
+        body = {"text": text, "session_id": session_id, "limit": limit}
+        raw = json.dumps(body, ensure_ascii=False).encode()
+        return self._run(self._service.search(raw))
+
     def _run(self, call: Coroutine[Any, Any, T]) -> T:
         if self._runner is None:
             call.close()
@@ -144,4 +163,8 @@ def _as_cli_errors() -> Iterator[None]:
             raise NotFound(exc.message) from None
         raise refused_input(f"{exc.status} {exc.message}") from None
     except StoreUnavailable as exc:
+        raise MemoryServerError(exc.message) from None
+    except RecallDisabled:
+        raise refused_input("long-term memory is off (server.long_term_memory = false)") from None
+    except EmbedderError as exc:
         raise MemoryServerError(exc.message) from None

@@ -141,3 +141,25 @@ def hybrid(
     )
     best = best_fused_score(weights, fusion.k)
     return [Ranked(item, 1.0 - score / best) for item, score in fused[: fusion.limit]]
+
+
+RRF_K = 60
+"""Reciprocal rank fusion's constant (Cormack et al.): rank r scores 1 / (RRF_K + r)."""
+
+
+def document_text(role: str, content: str) -> str:
+    """What a message is indexed as (h-recall's name for `indexed_text`)."""
+    return indexed_text(role, content)
+
+
+def fuse(rankings: Sequence[Sequence[Id]], k: int = RRF_K) -> list[tuple[Id, float]]:
+    """Reciprocal rank fusion of best-first rankings with equal weights (h-recall's form of
+    `reciprocal_rank_fusion`)."""
+    return reciprocal_rank_fusion(rankings, [1.0] * len(rankings), k)
+
+
+def fused_dist(score: float, lists: int, k: int = RRF_K) -> float:
+    """Motörhead's `dist` (smaller is nearer, 0 the nearest possible) for a fused score: 1
+    minus the score over the best possible one (first in all `lists` rankings)."""
+    best = lists / (k + 1)
+    return max(0.0, 1.0 - score / best) if best > 0 else 1.0

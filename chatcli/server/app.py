@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from chatcli.config import ServerSettings
 from chatcli.errors import first_line
 from chatcli.server import openapi
-from chatcli.server.errors import BadInput, StoreUnavailable
+from chatcli.server.errors import BadInput, RecallDisabled, StoreUnavailable
 from chatcli.server.metrics import Metrics, PidHeader, RecordRequests
 from chatcli.server.middleware import CompleteAllow
 from chatcli.server.operations import Readiness, add_operations
@@ -40,6 +40,8 @@ from chatcli.server.store import Store
 
 if TYPE_CHECKING:
     from chatcli.server.compactor import Compactor
+    from chatcli.server.embedding import EmbedderHandle
+    from chatcli.server.indexer import Indexer
 
 log = logging.getLogger("chatcli.server")
 
@@ -58,17 +60,26 @@ def create_app(
     settings: ServerSettings,
     compactor: Compactor | None,
     metrics: Metrics | None = None,
+    *,
+    embedder: EmbedderHandle | None = None,
+    indexer: Indexer | None = None,
 ) -> FastAPI:
-    service = MemoryService(store, settings, compactor)
+    """Long-term memory (/retrieval, /search) is on when an `embedder` is given; the
+    `indexer` (with the same embedder) then keeps the vectors up to date."""
+    service = MemoryService(store, settings, compactor, embedder, indexer)
     metrics = metrics or Metrics()
     readiness = Readiness(store)
     if compactor is not None:
         compactor.report_to(metrics)
+    if indexer is not None:
+        indexer.report_to(metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if compactor is not None:
             await compactor.start()
+        if indexer is not None:
+            await indexer.start()
         readiness.started = True
         try:
             async with metrics.running_refresher():
@@ -76,6 +87,8 @@ def create_app(
         finally:
             readiness.started = False
             try:
+                if indexer is not None:
+                    await indexer.stop()
                 if compactor is not None:
                     await compactor.stop()
             finally:
@@ -144,13 +157,23 @@ def create_app(
 
     @app.post(
         "/sessions/{session_id}/retrieval",
-        summary="Long-term memory search: disabled, as in Motörhead without it",
+        summary="Long-term memory: the session's messages nearest a text, at most 10",
         **openapi.retrieval(settings),
     )
     async def retrieval(request: Request) -> Response:
-        service.check_address(request.path_params["session_id"])
-        await read_body(request, settings.max_body_bytes)
-        return PlainTextResponse("Long term memory is disabled", status_code=400)
+        session_id = request.path_params["session_id"]
+        service.check_address(session_id)
+        body = await read_body(request, settings.max_body_bytes)
+        return JSONResponse(await service.retrieval(session_id, body))
+
+    @app.post(
+        "/search",
+        summary="Search one session's transcript or every session's",
+        **openapi.search(settings),
+    )
+    async def search(request: Request) -> Response:
+        body = await read_body(request, settings.max_body_bytes)
+        return JSONResponse(await service.search(body))
 
     @app.get(
         "/sessions/{session_id}/transcript",
@@ -266,6 +289,10 @@ def _add_error_handlers(app: FastAPI, metrics: Metrics) -> None:
     async def bad_input(_: Request, exc: BadInput) -> Response:
         return JSONResponse({"error": exc.message}, status_code=exc.status)
 
+    @app.exception_handler(RecallDisabled)
+    async def recall_disabled(_: Request, __: RecallDisabled) -> Response:
+        return PlainTextResponse(RecallDisabled.MESSAGE, status_code=400)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> Response:
         problems = []
@@ -300,8 +327,8 @@ def _add_error_handlers(app: FastAPI, metrics: Metrics) -> None:
         if exc.status_code == 404:
             message = (
                 "no such route: the API has /, /sessions, /sessions/{id}/memory, "
-                "/sessions/{id}/transcript, /sessions/{id}/messages/{message_id} "
-                "and /sessions/{id}/fork"
+                "/sessions/{id}/transcript, /sessions/{id}/messages/{message_id}, "
+                "/sessions/{id}/fork, /sessions/{id}/retrieval and /search"
             )
         return JSONResponse(
             {"error": message}, status_code=exc.status_code, headers=getattr(exc, "headers", None)

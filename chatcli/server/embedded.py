@@ -4,7 +4,8 @@
 uvicorn in a background thread with its own event loop, on a socket it binds itself
 (port 0, so two commands never race for a port), over the SQLite file `chatcli serve`
 uses by default. The compactor's LLM is built only when a summary is first needed, so a
-command that never fills its window never loads a model.
+command that never fills its window never loads a model; the recall indexer opens its
+embedding model in a worker thread once it has something to index.
 
 The thread, loop and socket are chatcli.server.threaded's `ThreadedServer`.
 """
@@ -66,6 +67,7 @@ class EmbeddedServer:
         from chatcli.server.app import create_app
         from chatcli.server.compactor import build_compactor
         from chatcli.server.http_limits import HttpLimits
+        from chatcli.server.indexer import build_indexer
         from chatcli.server.sqlite_store import SQLiteStore
 
         server_settings = replace(self.settings.server, store="sqlite", api_key=None)
@@ -74,7 +76,14 @@ class EmbeddedServer:
         store = SQLiteStore(server_settings.db)
         settings = replace(self.settings, server=server_settings)
         self.compactor = build_compactor(store, settings, models=self.models)
-        app = create_app(store, server_settings, self.compactor)
+        indexer = build_indexer(store, settings)
+        app = create_app(
+            store,
+            server_settings,
+            self.compactor,
+            embedder=indexer.embedder if indexer is not None else None,
+            indexer=indexer,
+        )
         # Only critical lines: the CLI's stderr is the user's, and errors reach it as
         # JSON answers the client turns into one line.
         log_to_file(Path(server_settings.db).with_name("embedded-server.log"))

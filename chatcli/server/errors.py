@@ -39,3 +39,9 @@ class BadInput(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+class RecallDisabled(Exception):
+    """Long-term memory is off: /retrieval answers Motörhead's own plain-text 400."""
+
+    MESSAGE = "Long term memory is disabled"

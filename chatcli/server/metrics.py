@@ -36,7 +36,8 @@ ask the other workers); a single process computes it at the scrape itself."""
 
 
 class Metrics:
-    """The app's instruments; also the compactor's `CompactionObserver`.
+    """The app's instruments; also the compactor's `CompactionObserver` and the indexer's
+    `IndexingObserver`.
 
     `multiprocess` only in a process prometheus-client was imported into with its
     multiprocess directory set (workers.py does that)."""
@@ -95,6 +96,18 @@ class Metrics:
         self.summary_tokens = Counter(
             "chatcli_summary_tokens",
             "Tokens of the summaries committed (as the sessions' token counts add them).",
+            registry=registry,
+        )
+        self.indexing_backlog = Gauge(
+            "chatcli_indexing_backlog",
+            "Messages waiting for a vector of the current embedding model (long-term memory), "
+            "as the indexer last counted them.",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.indexed_messages = Counter(
+            "chatcli_indexed_messages",
+            "Vectors stored by this server's indexer.",
             registry=registry,
         )
         self.store_errors = Counter(
@@ -169,6 +182,14 @@ class Metrics:
     def summarized(self, tokens: int) -> None:
         self.summaries.inc()
         self.summary_tokens.inc(max(0, tokens))
+
+    # IndexingObserver (chatcli.server.indexer)
+
+    def indexing(self, backlog: int) -> None:
+        self.indexing_backlog.set(backlog)
+
+    def indexed(self, count: int) -> None:
+        self.indexed_messages.inc(max(0, count))
 
 
 class RecordRequests:

@@ -201,16 +201,47 @@ def post_memory(settings: ServerSettings) -> dict[str, Any]:
     }
 
 
+DIST_SCHEMA: Schema = {
+    "type": "number",
+    "minimum": 0,
+    "maximum": 1,
+    "description": "Smaller is nearer, as in Motörhead: 0 for a message first in both the "
+    "keyword (BM25) and the dense (cosine) ranking, growing down their reciprocal-rank fusion.",
+}
+RETRIEVED_SCHEMA: Schema = {
+    "type": "array",
+    "maxItems": 10,
+    "items": {
+        "type": "object",
+        "required": ["role", "content", "dist"],
+        "properties": {
+            "role": {"type": "string"},
+            "content": {"type": "string"},
+            "dist": DIST_SCHEMA,
+        },
+    },
+}
+TEXT_BODY: Schema = {
+    "type": "object",
+    "required": ["text"],
+    "properties": {"text": {"type": "string", "description": "What to look for."}},
+}
+
+
 def retrieval(settings: ServerSettings) -> dict[str, Any]:
     responses = _responses(
         settings,
-        {"description": "Never: long-term memory is disabled"},
+        _ok(
+            RETRIEVED_SCHEMA,
+            "The session's messages nearest `text` (its whole transcript, the window too), "
+            "nearest first, at most 10",
+        ),
         ON_SESSION,
         TOO_LARGE,
     )
     responses[400] = {
-        "description": "Always `Long term memory is disabled` (Motörhead's plain text); "
-        "JSON for a bad session id",
+        "description": "`Long term memory is disabled` (Motörhead's plain text) when it is "
+        "off; JSON for a bad session id or body",
         "content": {
             "text/plain": {"schema": {"type": "string"}},
             "application/json": {"schema": ERROR_SCHEMA},
@@ -221,7 +252,10 @@ def retrieval(settings: ServerSettings) -> dict[str, Any]:
         "responses": responses,
         "openapi_extra": {
             "parameters": [_path_id()],
-            "requestBody": {"required": False, "content": {"application/json": {"schema": {}}}},
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": TEXT_BODY}},
+            },
         },
     }
 
@@ -435,3 +469,52 @@ def fork(settings: ServerSettings) -> dict[str, Any]:
         [_path_id(), _namespace()],
         body,
     )
+
+
+def search(settings: ServerSettings) -> dict[str, Any]:
+    body: Schema = {
+        "type": "object",
+        "required": ["text"],
+        "properties": {
+            **TEXT_BODY["properties"],
+            "session_id": {
+                "anyOf": [ID_SCHEMA, {"type": "null"}],
+                "description": "The session to search; null or absent searches every session.",
+            },
+            "limit": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": validation.MAX_SEARCH_LIMIT,
+                "default": validation.DEFAULT_SEARCH_LIMIT,
+            },
+        },
+    }
+    hit: Schema = {
+        "type": "object",
+        "required": ["session_id", "id", "role", "content", "time", "dist"],
+        "properties": {
+            "session_id": {"type": "string"},
+            "id": {**MESSAGE_ID_SCHEMA, "description": "The transcript message's id."},
+            "role": {"type": "string"},
+            "content": {"type": "string"},
+            "time": {"type": "integer", "description": "Unix time in milliseconds."},
+            "dist": DIST_SCHEMA,
+        },
+    }
+    found: Schema = {
+        "type": "object",
+        "required": ["results"],
+        "properties": {
+            "results": {
+                "type": "array",
+                "items": hit,
+                "maxItems": validation.MAX_SEARCH_LIMIT,
+                "description": "Nearest first, as /retrieval ranks them.",
+            }
+        },
+    }
+    declared = _extension(settings, _ok(found), (TOO_LARGE,), [], body)
+    declared["responses"][400] = _error(
+        "Bad input, malformed HTTP, or long-term memory is disabled"
+    )
+    return declared

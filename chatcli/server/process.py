@@ -17,9 +17,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 from chatcli.config import Settings
 from chatcli.errors import ChatcliError
-from chatcli.server.errors import StoreUnavailable
+from chatcli.server.errors import SetupError, StoreUnavailable
 
 if TYPE_CHECKING:
+    from chatcli.server.embedding import EmbedderHandle
     from chatcli.server.store import Store
     from chatcli.server.summary import Summarizer
 
@@ -37,6 +38,7 @@ def build_server(
     from chatcli.server.app import create_app
     from chatcli.server.compactor import build_compactor
     from chatcli.server.http_limits import HttpLimits, uvicorn_options
+    from chatcli.server.indexer import build_indexer
     from chatcli.server.metrics import Metrics
     from chatcli.server.stores import open_store
 
@@ -45,7 +47,17 @@ def build_server(
     compactor = build_compactor(store, settings, worker_processes=True)
     if compactor is not None:
         warm_summarizer(compactor.summarizer)
-    app = create_app(store, server_settings, compactor, Metrics(multiprocess=multiprocess))
+    indexer = build_indexer(store, settings)
+    if indexer is not None:
+        warm_embedder(indexer.embedder)
+    app = create_app(
+        store,
+        server_settings,
+        compactor,
+        Metrics(multiprocess=multiprocess),
+        embedder=indexer.embedder if indexer is not None else None,
+        indexer=indexer,
+    )
     config = uvicorn.Config(
         app,
         log_config=logging_config(stderr, no_color),
@@ -100,6 +112,16 @@ def warm_summarizer(summarizer: Summarizer | None) -> None:
         summarizer.warm()
     except ChatcliError as exc:
         raise type(exc)(f"{exc.message} (or serve without summaries: --no-summarize)") from None
+
+
+def warm_embedder(embedder: EmbedderHandle) -> None:
+    """Open the embedding model before listening, so a missing one stops the start."""
+    from chatcli.recall.errors import EmbedderError
+
+    try:
+        embedder.warm()
+    except EmbedderError as exc:
+        raise SetupError(f"{exc.message} (or serve without it: --no-long-term-memory)") from None
 
 
 def logging_config(stderr: IO[str], no_color: bool) -> dict[str, Any]:

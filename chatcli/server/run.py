@@ -56,19 +56,13 @@ def announce(env: Environment, settings: Settings, sock: socket.socket) -> None:
     workers = server_settings.workers
     print(
         f"chatcli serve: listening on {url} (store {describe(server_settings)}, "
-        f"window {server_settings.window}, summarizer {summarizer_label(settings)}"
+        f"window {server_settings.window}, summarizer {summarizer_label(settings)}, "
+        f"long-term memory {recall_label(settings)}"
         f"{f', {workers} workers' if workers > 1 else ''}"
         f"{', API key required' if server_settings.api_key else ''}); docs at {url}/docs",
         file=env.stderr,
         flush=True,
     )
-    if server_settings.long_term_memory:
-        print(
-            "chatcli serve: long-term memory (MOTORHEAD_LONG_TERM_MEMORY) is not available; "
-            "/sessions/{id}/retrieval answers 400 as Motörhead does with it off",
-            file=env.stderr,
-            flush=True,
-        )
 
 
 def check_workers(workers: int) -> None:
@@ -138,3 +132,9 @@ def summarizer_label(settings: Settings) -> str:
         where = f" at {llm.base_url}" if llm.base_url else ""
         return f"openai {llm.model}{where}"
     return f"local {llm.local_model_path or 'bundled Gemma 3 270M'}"
+
+
+def recall_label(settings: Settings) -> str:
+    if not settings.server.long_term_memory:
+        return "off"
+    return f"on ({settings.server.embedding} embeddings)"

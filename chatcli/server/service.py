@@ -16,13 +16,25 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from chatcli.recall.errors import EmbedderError
+from chatcli.recall.ranking import fuse, fused_dist
 from chatcli.server import validation
-from chatcli.server.errors import BadInput
-from chatcli.server.store import AlreadyClaimed, Claim, ForkStatus, Store, wire_entry, wire_memory
+from chatcli.server.errors import BadInput, RecallDisabled
+from chatcli.server.store import (
+    AlreadyClaimed,
+    Claim,
+    ForkStatus,
+    Found,
+    Store,
+    wire_entry,
+    wire_memory,
+)
 
 if TYPE_CHECKING:
     from chatcli.config import ServerSettings
     from chatcli.server.compactor import Compactor
+    from chatcli.server.embedding import EmbedderHandle
+    from chatcli.server.indexer import Indexer
 
 log = logging.getLogger("chatcli.server")
 
@@ -32,15 +44,31 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+RETRIEVAL_LIMIT = 10
+"""Motörhead's /retrieval answers at most this many."""
+CANDIDATES = 50
+"""Each of the keyword and the dense search hands this many (at least) to the fusion."""
+
+
 class MemoryService:
+    """`embedder` is long-term memory: without one, /retrieval is Motörhead's disabled
+    answer; `indexer` is told of every write (none in the CLI's direct client)."""
+
     def __init__(
-        self, store: Store, settings: ServerSettings, compactor: Compactor | None = None
+        self,
+        store: Store,
+        settings: ServerSettings,
+        compactor: Compactor | None = None,
+        embedder: EmbedderHandle | None = None,
+        indexer: Indexer | None = None,
     ) -> None:
         self.store = store
         self.window = settings.window
         self.max_messages = settings.max_messages_per_post
         self.idempotency_ttl = settings.idempotency_ttl
         self.compactor = compactor
+        self.embedder = embedder
+        self.indexer = indexer
 
     async def sessions(
         self, page: str | None, size: str | None, namespace: str | None
@@ -136,6 +164,7 @@ class MemoryService:
         entry = await self.store.edit_message(sid, mid, content, _token())
         if entry is None:
             raise _no_message(sid, mid)
+        self._index()
         if entry.summarized:
             self._rebuild(sid)
         return wire_entry(entry)
@@ -168,15 +197,83 @@ class MemoryService:
         self._after_write(sid, done.window)
         return {"status": "Ok", "added": done.added, "skipped": data.given - done.added}
 
+    async def retrieval(self, session_id: str, body: bytes) -> list[dict[str, Any]]:
+        """Motörhead's long-term memory: the session's messages nearest `text`, at most 10,
+        nearest first, from its whole transcript (the window too). `dist` is 0 for a message
+        first in both the keyword and the dense ranking and grows down the fused order
+        (ranking.fused_dist); smaller is nearer, as in Motörhead. The body is checked before
+        whether long-term memory is on, as Motörhead parses it before it looks."""
+        sid = validation.session_id(session_id)
+        text = validation.retrieval_body(body)
+        if self.embedder is None:
+            raise RecallDisabled
+        found = await self._recall(sid, text, RETRIEVAL_LIMIT)
+        return [{"role": f.entry.role, "content": f.entry.content, "dist": d} for f, d in found]
+
+    async def search(self, body: bytes) -> dict[str, Any]:
+        """chatcli's search for people: /retrieval's ranking over one session or all of
+        them, with the ids and times a user needs to act on a hit."""
+        query = validation.search_body(body)
+        if self.embedder is None:
+            raise BadInput(
+                "long-term memory is disabled on this server: start it with --long-term-memory "
+                "(server.long_term_memory)"
+            )
+        found = await self._recall(query.session_id, query.text, query.limit)
+        return {
+            "results": [
+                {
+                    "session_id": f.session_id,
+                    "id": f.entry.id,
+                    "role": f.entry.role,
+                    "content": f.entry.content,
+                    "time": f.entry.created_at,
+                    "dist": d,
+                }
+                for f, d in found
+            ]
+        }
+
+    async def _recall(
+        self, session_id: str | None, text: str, limit: int
+    ) -> list[tuple[Found, float]]:
+        """Keyword (BM25) and exact dense candidates, fused by reciprocal rank. A message
+        with no vector yet (just posted, or the model changed) is still found by keyword;
+        an embedding model that fails leaves the keyword ranking alone, logged."""
+        assert self.embedder is not None
+        if not text.strip():
+            return []
+        candidates = max(CANDIDATES, limit)
+        keyword = await self.store.keyword_search(session_id, text, candidates)
+        rankings = [keyword]
+        try:
+            model, vectors = await self.embedder.embed([text])
+        except EmbedderError as exc:
+            log.warning("recall without dense search: %s", exc.message)
+        else:
+            rankings.append(await self.store.nearest(session_id, model, vectors[0], candidates))
+        hits = {(f.session_id, f.entry.id): f for ranking in rankings for f in ranking}
+        fused = fuse([[(f.session_id, f.entry.id) for f in ranking] for ranking in rankings])
+        return [(hits[key], fused_dist(score, len(rankings))) for key, score in fused[:limit]]
+
     def _message_address(self, session_id: str, message_id: str) -> tuple[str, str]:
         return validation.session_id(session_id), validation.message_id(message_id)
 
     def _after_write(self, session_id: str, count: int) -> None:
+        self._index()
         if self.compactor is not None:
             try:
                 self.compactor.after_append(session_id, count)
             except Exception:
                 log.exception("could not schedule compaction of session %s", session_id)
+
+    def _index(self) -> None:
+        """Logged, not answered: what is unindexed is stored, and the indexer polls."""
+        if self.indexer is not None:
+            try:
+                self.indexer.notify()
+            except Exception:
+                log.exception("could not wake the recall indexer")
 
     def _rebuild(self, session_id: str) -> None:
         """Logged, not answered, when it cannot be scheduled: the stale mark is stored,

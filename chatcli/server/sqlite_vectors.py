@@ -137,9 +137,6 @@ def top_k(matrix: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np
     k = min(k, len(scores))
     if k <= 0:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    if k < len(scores):
-        part = np.argpartition(-scores, k - 1)[:k]
-    else:
-        part = np.arange(len(scores))
+    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
     order = part[np.argsort(-scores[part], kind="stable")]
     return order, scores[order]

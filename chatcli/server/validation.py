@@ -44,6 +44,8 @@ CURSOR_PATTERN = re.compile(r"[0-9]{1,18}")
 CURSOR_SCHEMA_PATTERN = f"^{CURSOR_PATTERN.pattern}$"
 MAX_TRANSCRIPT_PAGE = 1000
 DEFAULT_TRANSCRIPT_PAGE = 100
+MAX_SEARCH_LIMIT = 100
+DEFAULT_SEARCH_LIMIT = 10
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,14 @@ class ImportBody:
     """Messages in the body, repeats included: those not added count as skipped."""
     context: str | None
     tokens: int | None
+
+
+@dataclass(frozen=True)
+class SearchBody:
+    text: str
+    session_id: str | None
+    """None searches every session."""
+    limit: int
 
 
 @dataclass(frozen=True)
@@ -385,3 +395,35 @@ def _object(raw: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadInput(f"the body must be a JSON object, got {_json_type(data)}")
     return data
+
+
+def retrieval_body(raw: bytes) -> str:
+    """Motörhead's `{"text": "..."}`; other keys are ignored, as Motörhead ignores them."""
+    return _search_text(_object(raw))
+
+
+def _search_text(data: dict[str, Any]) -> str:
+    text = data.get("text")
+    if not isinstance(text, str):
+        raise BadInput(f'the body must have a "text" string, got {_json_type(text)}')
+    _storable('"text"', text)
+    return text
+
+
+def search_body(raw: bytes) -> SearchBody:
+    """`{"text": str, "session_id": str | null, "limit": 1..MAX_SEARCH_LIMIT}`; a missing or
+    null session searches every session, a missing limit is DEFAULT_SEARCH_LIMIT."""
+    data = _object(raw)
+    text = _search_text(data)
+    sid = data.get("session_id")
+    if sid is not None:
+        if not isinstance(sid, str):
+            raise BadInput(f'"session_id" must be a string or null, got {_json_type(sid)}')
+        session_id(sid)
+    given = data.get("limit", DEFAULT_SEARCH_LIMIT)
+    limit = _whole_number(given)
+    if limit is None or not 1 <= limit <= MAX_SEARCH_LIMIT:
+        number = isinstance(given, int | float) and not isinstance(given, bool)
+        shown = repr(given) if number else _json_type(given)
+        raise BadInput(f'"limit" must be an integer from 1 to {MAX_SEARCH_LIMIT}, got {shown}')
+    return SearchBody(text, sid, limit)
