@@ -51,6 +51,23 @@ _TOKEN = re.compile(r"[^\W_]+")
 every punctuation mark separate tokens)."""
 
 
+def text_terms(text: str) -> list[str]:
+    """The tokens a document is indexed by, in order: FTS5 unicode61's tokens, lower case.
+    Stores without FTS5 (Redis) index with this, so their bm25 sees the same terms."""
+    return _TOKEN.findall(text.lower())
+
+
+def query_terms(text: str, stopwords: frozenset[str] = STOPWORDS) -> list[str]:
+    """The distinct searchable words of free text, in order, at most MAX_QUERY_TERMS."""
+    seen: dict[str, None] = {}
+    for token in text_terms(text):
+        if token not in stopwords and token not in seen:
+            seen[token] = None
+            if len(seen) == MAX_QUERY_TERMS:
+                break
+    return list(seen)
+
+
 def fts_query(text: str, stopwords: frozenset[str] = STOPWORDS) -> str | None:
     """An FTS5 MATCH expression for free text: its distinct words, each quoted as a string
     (so no word can be an operator, a column filter or a syntax error: AND, NEAR, "col:",
@@ -59,15 +76,10 @@ def fts_query(text: str, stopwords: frozenset[str] = STOPWORDS) -> str | None:
 
     None when nothing searchable is left (only stopwords or punctuation): the caller skips
     the keyword search rather than sending FTS5 an empty query, which is an error."""
-    seen: dict[str, None] = {}
-    for token in _TOKEN.findall(text.lower()):
-        if token not in stopwords and token not in seen:
-            seen[token] = None
-            if len(seen) == MAX_QUERY_TERMS:
-                break
-    if not seen:
+    terms = query_terms(text, stopwords)
+    if not terms:
         return None
-    return " OR ".join(f'"{token}"' for token in seen)
+    return " OR ".join(f'"{token}"' for token in terms)
 
 
 def top_k_cosine(matrix: np.ndarray, query: np.ndarray, k: int) -> list[tuple[int, float]]:

@@ -38,7 +38,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as redis
@@ -48,6 +48,7 @@ from redis.exceptions import RedisError
 
 from chatcli.errors import first_line
 from chatcli.server.errors import StoreUnavailable
+from chatcli.server.redis_recall import RedisRecall
 from chatcli.server.store import (
     ID_SEQ_DIGITS,
     ID_TIME_DIGITS,
@@ -56,6 +57,7 @@ from chatcli.server.store import (
     Entry,
     Forked,
     ForkStatus,
+    Found,
     Imported,
     Memory,
     Message,
@@ -63,8 +65,12 @@ from chatcli.server.store import (
     Page,
     Pending,
     Rebuild,
+    ToEmbed,
     message_line,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 EPOCH_TTL_SECONDS = 7 * 24 * 3600
 """Far longer than any compaction can take, short enough that deleted sessions leave nothing."""
@@ -129,15 +135,17 @@ local function line_of(value) return string.sub(value, string.find(value, ' ', 1
 # KEYS 4-6 are the session's transcript hash, order and window sets. With an
 # Idempotency-Key, KEYS gains its record's key last (7th) and ARGV its value and ttl (ms)
 # last; a record already there is returned (a string) instead of the length, unwritten.
+# KEYS[7] is recall's dirty set (redis_recall.py), marked with the messages.
 _APPEND = """
--- idempotency: KEYS[7], when given, is the key's record
+-- idempotency: KEYS[8], when given, is the key's record
 local last = #ARGV
-if #KEYS == 7 then
-  local held = redis.call('GET', KEYS[7])
+if #KEYS == 8 then
+  local held = redis.call('GET', KEYS[8])
   if held then return held end
-  redis.call('SET', KEYS[7], ARGV[last - 1], 'PX', ARGV[last])
+  redis.call('SET', KEYS[8], ARGV[last - 1], 'PX', ARGV[last])
   last = last - 2
 end
+redis.call('SADD', KEYS[7], ARGV[2])
 if ARGV[3] == '1' then redis.call('SET', KEYS[3], ARGV[4]) end
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
 local length = redis.call('LLEN', KEYS[1])
@@ -535,6 +543,13 @@ class RedisStore:
         self.url = url
         self.display_url = mask_url(url)
         self._conn: _Connection | None = None
+        self.recall = RedisRecall(
+            lambda: self._connection().client,
+            _transcript_keys,
+            self._adopt,
+            transcript_pattern="chatcli:transcript:*",
+            window_pattern="session:*",
+        )
 
     def _connection(self) -> _Connection:
         """One pool per store; a new one only if the store moves to another event loop
@@ -564,6 +579,7 @@ class RedisStore:
             f"chatcli:transcript:{session_id}",
             f"chatcli:order:{session_id}",
             f"chatcli:window:{session_id}",
+            self.recall.dirty_key(session_id),
         ]
         args: list[str | float] = [
             now,
@@ -595,6 +611,7 @@ class RedisStore:
 
     @_reports_unavailable
     async def delete(self, session_id: str, namespace: str | None) -> None:
+        await self.recall.forget_session(session_id)
         epoch = f"chatcli:epoch:{session_id}"
         async with self._pipeline() as pipe:
             pipe.delete(
@@ -608,6 +625,7 @@ class RedisStore:
             pipe.incr(epoch)
             pipe.expire(epoch, EPOCH_TTL_SECONDS)
             await pipe.execute()
+        await self.recall.forget_session(session_id)
 
     @_reports_unavailable
     async def list_sessions(self, namespace: str | None, offset: int, limit: int) -> list[str]:
@@ -729,6 +747,8 @@ class RedisStore:
     async def _change(
         self, session_id: str, message_id: str, content: str | None, token: str
     ) -> Entry | None:
+        """Recall forgets the message before and after the change (redis_recall.py)."""
+        await self.recall.forget(session_id, [message_id])
         found = await self._connection().change(
             keys=[*_transcript_keys(session_id), REBUILD_SET],
             args=[
@@ -740,6 +760,7 @@ class RedisStore:
                 "0" if content is None else "1",
             ],
         )
+        await self.recall.forget(session_id, [message_id])
         return None if found is None else _decode_entry(found)
 
     @_reports_unavailable
@@ -778,6 +799,7 @@ class RedisStore:
         status = ForkStatus(found[0].decode())
         if status is not ForkStatus.OK:
             return Forked(status)
+        await self.recall.touched(target)
         return Forked(status, int(found[1]), int(found[2]))
 
     @_reports_unavailable
@@ -809,6 +831,7 @@ class RedisStore:
             ],
             args=args,
         )
+        await self.recall.touched(session_id)
         return Imported(int(added), int(window))
 
     @_reports_unavailable
@@ -837,6 +860,34 @@ class RedisStore:
     async def sessions_to_rebuild(self) -> list[str]:
         members = await self._connection().client.smembers(REBUILD_SET)
         return sorted(raw.decode("utf-8", "replace") for raw in members)
+
+    async def _adopt(self, session_id: str) -> None:
+        """Take a Motörhead window list into the transcript (any transcript script does)."""
+        await self._connection().transcript(
+            keys=_transcript_keys(session_id), args=[time.time(), 2**62, 1]
+        )
+
+    @_reports_unavailable
+    async def unindexed(self, model: str, limit: int) -> list[ToEmbed]:
+        return await self.recall.unindexed(model, limit)
+
+    @_reports_unavailable
+    async def add_vectors(self, model: str, vectors: Sequence[tuple[ToEmbed, bytes]]) -> int:
+        return await self.recall.add_vectors(model, vectors)
+
+    @_reports_unavailable
+    async def backlog(self, model: str) -> int:
+        return await self.recall.backlog(model)
+
+    @_reports_unavailable
+    async def keyword_search(self, session_id: str | None, text: str, limit: int) -> list[Found]:
+        return await self.recall.keyword_search(session_id, text, limit)
+
+    @_reports_unavailable
+    async def nearest(
+        self, session_id: str | None, model: str, vector: np.ndarray, limit: int
+    ) -> list[Found]:
+        return await self.recall.nearest(session_id, model, vector, limit)
 
     @_reports_unavailable
     async def ping(self) -> None:

@@ -20,9 +20,11 @@ from typing import Any
 import httpx
 import pytest
 
-from chatcli.config import ServerSettings
+from chatcli.config import ServerSettings, Settings
 from chatcli.server.app import create_app
+from chatcli.server.embedding import EmbedderHandle
 from chatcli.server.http_limits import HttpLimits
+from chatcli.server.indexer import Indexer
 from chatcli.server.store import Store
 from chatcli.server.threaded import ThreadedServer
 from tests.support.procs import RedisServer
@@ -31,6 +33,10 @@ STORES = ["sqlite", "redis"]
 WINDOW = 6
 BODY_LIMIT = 256 * 1024
 API_KEY = "test-key-1234"
+RECALL_STORES = ["sqlite", "redis"]
+"""The stores long-term memory runs on (Redis joins when its store implements recall)."""
+TEST_EMBEDDING = "wordllama"
+"""The packaged model the recall tests embed with: the fastest to load and to run."""
 
 
 @dataclass
@@ -42,6 +48,8 @@ class Live:
     client: httpx.Client
     fingerprint: Callable[[], Any]
     settings: ServerSettings
+    db: Path | None = None
+    """The SQLite file, on that store."""
 
     def new_id(self, prefix: str = "s") -> str:
         return f"{prefix}-{uuid.uuid4().hex[:12]}"
@@ -78,22 +86,35 @@ def open_store(kind: str, tmp: Path, request: pytest.FixtureRequest) -> tuple[St
     return RedisStore(redis_proc.url), redis_fingerprint(redis_proc)
 
 
+def recall_embedder() -> EmbedderHandle:
+    return EmbedderHandle.from_settings(Settings(server=ServerSettings(embedding=TEST_EMBEDDING)))
+
+
 @contextlib.contextmanager
 def live_server(
-    kind: str, tmp: Path, request: pytest.FixtureRequest, **overrides: Any
+    kind: str,
+    tmp: Path,
+    request: pytest.FixtureRequest,
+    recall: str = "off",
+    **overrides: Any,
 ) -> Iterator[Live]:
+    """`recall`: "off" (no embedder: /retrieval is disabled), "on" (embedder and a quick
+    indexer) or "keyword" (an embedder but no indexer, so no message ever has a vector)."""
     store, fingerprint = open_store(kind, tmp, request)
     settings = ServerSettings(
         window=WINDOW, summarize=False, max_body_bytes=BODY_LIMIT, **overrides
     )
-    app = create_app(store, settings, None)
+    embedder = None if recall == "off" else recall_embedder()
+    indexer = Indexer(store, embedder, poll=0.1) if embedder and recall == "on" else None
+    app = create_app(store, settings, None, embedder=embedder, indexer=indexer)
     headers = {"x-api-key": settings.api_key} if settings.api_key else {}
     limits = HttpLimits.from_settings(settings)
     with (
         ThreadedServer(app, limits=limits) as url,
         httpx.Client(base_url=url, headers=headers) as client,
     ):
-        yield Live(url, kind, client, fingerprint, settings)
+        db = tmp / "memory.db" if kind == "sqlite" else None
+        yield Live(url, kind, client, fingerprint, settings, db)
 
 
 @pytest.fixture(scope="module", params=STORES)
@@ -122,4 +143,24 @@ def keyed(
     tmp = tmp_path_factory.mktemp(f"keyed-{request.param}")
     with live_server(request.param, tmp, request, api_key=API_KEY) as server:
         server.client.headers.pop("x-api-key", None)
+        yield server
+
+
+@pytest.fixture(scope="module", params=RECALL_STORES)
+def recalling(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Live]:
+    """A server with long-term memory and its indexer, per store that has recall."""
+    tmp = tmp_path_factory.mktemp(f"recall-{request.param}")
+    with live_server(request.param, tmp, request, recall="on") as server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=RECALL_STORES)
+def keyword_only(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Live]:
+    """Long-term memory whose indexer never runs: every message is still without a vector."""
+    tmp = tmp_path_factory.mktemp(f"keyword-{request.param}")
+    with live_server(request.param, tmp, request, recall="keyword") as server:
         yield server
