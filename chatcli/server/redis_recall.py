@@ -115,6 +115,7 @@ class RecallKeys:
     log = "chatcli:recall:log"
     epoch = "chatcli:recall:epoch"
     vector_pattern = "motorhead:*"
+    foreign_pattern = "chatcli:recall:foreign:*"
 
 
 _LINE_OF = """
@@ -615,13 +616,14 @@ class RedisRecall:
         self._log_id = None
 
     async def _load_all(self) -> None:
+        """Every session with a transcript or with Motörhead hashes."""
         client = self._client()
-        prefix = self._transcript_pattern[:-1]
-        sessions = [
-            raw.decode("utf-8", "replace")[len(prefix) :]
-            async for raw in client.scan_iter(match=self._transcript_pattern, count=SCAN_BATCH)
-        ]
-        for session_id in sessions:
+        sessions: set[str] = set()
+        for pattern in (self._transcript_pattern, self.keys.foreign_pattern):
+            prefix = pattern[:-1]
+            async for raw in client.scan_iter(match=pattern, count=SCAN_BATCH):
+                sessions.add(raw.decode("utf-8", "replace")[len(prefix) :])
+        for session_id in sorted(sessions):
             if session_id not in self._loaded:
                 await self._load(session_id)
         self._all_loaded = True
