@@ -81,6 +81,8 @@ LOG_LENGTH = 100_000
 WALK_BUDGET = 2000
 """Transcript entries one walk of a session looks at, bounding the script's time."""
 SCAN_BATCH = 1000
+LOAD_BATCH = 50
+"""Sessions whose texts one round trip reads when the in-memory index loads."""
 SEARCH_MARGIN = 10
 """Extra candidates fetched so hits dropped as stale still leave `limit` results."""
 INDEX = "motorhead"
@@ -566,7 +568,8 @@ class RedisRecall:
         return (await self._found(ranked))[:limit]
 
     async def _refresh(self, session_id: str | None) -> None:
-        """Bring the in-memory index up to what Redis holds for the session (None: all)."""
+        """Bring the in-memory index up to what Redis holds for the session (None: all),
+        in one round trip when nothing changed."""
         client = self._client()
         async with client.pipeline(transaction=False) as pipe:
             pipe.get(self.keys.epoch)
@@ -575,35 +578,43 @@ class RedisRecall:
                 pipe.xrange(self.keys.log, f"({self._log_id}", "+")
             else:
                 pipe.xrevrange(self.keys.log, "+", "-", count=1)
-            epoch, first, entries = await pipe.execute()
-        gap = bool(first) and self._log_id is not None and _after(first[0][0], self._log_id)
+            if session_id is not None:
+                pipe.hget(self._transcript_keys(session_id)[1], "_next")
+            else:
+                for dirty in self.keys.dirty_sets():
+                    pipe.smembers(dirty)
+            epoch, first, entries, *rest = await pipe.execute()
+        if self._log_id is None:
+            self._log_id = entries[0][0].decode() if entries else "0-0"
+            entries = []
+        gap = bool(first) and _after(first[0][0], self._log_id)
         if epoch is None or epoch != self._epoch or gap:
             if epoch is None:
                 await client.set(self.keys.epoch, secrets.token_hex(8), nx=True)
                 epoch = await client.get(self.keys.epoch)
             self._reset(epoch)
-            entries = []
-        if self._log_id is None:
             latest = await client.xrevrange(self.keys.log, "+", "-", count=1)
             self._log_id = latest[0][0].decode() if latest else "0-0"
+            entries = []
         changed: set[str] = set()
+        known: dict[str, int] = {}
         log: list[tuple[str, str, list[str]]] = []
         for entry_id, fields in entries:
             self._log_id = entry_id.decode()
-            op = fields[b"op"].decode()
             session = fields[b"s"].decode("utf-8", "replace")
-            log.append((op, session, fields[b"ids"].decode().split(" ")))
+            log.append((fields[b"op"].decode(), session, fields[b"ids"].decode().split(" ")))
             changed.add(session)
         if session_id is not None:
             if session_id not in self._loaded:
-                await self._load(session_id)
+                await self._load([session_id])
             changed.add(session_id)
+            known[session_id] = int(rest[0] or 0)
         elif not self._all_loaded:
             await self._load_all()
         else:
-            for dirty in self.keys.dirty_sets():
-                changed |= {raw.decode("utf-8", "replace") for raw in await client.smembers(dirty)}
-        await self._tail(changed & self._loaded.keys())
+            for members in rest:
+                changed |= {raw.decode("utf-8", "replace") for raw in members}
+        await self._tail(changed & self._loaded.keys(), known)
         for op, session, ids in log:
             if session in self._loaded:
                 await self._apply(op, session, ids)
@@ -623,40 +634,45 @@ class RedisRecall:
             prefix = pattern[:-1]
             async for raw in client.scan_iter(match=pattern, count=SCAN_BATCH):
                 sessions.add(raw.decode("utf-8", "replace")[len(prefix) :])
-        for session_id in sorted(sessions):
-            if session_id not in self._loaded:
-                await self._load(session_id)
+        await self._load(sorted(sessions - self._loaded.keys()))
         self._all_loaded = True
 
-    async def _load(self, session_id: str) -> None:
+    async def _load(self, sessions: list[str]) -> None:
+        """Read the sessions' texts and vectors afresh, LOAD_BATCH sessions a round trip."""
         client = self._client()
-        _, transcript, _, _ = self._transcript_keys(session_id)
-        async with client.pipeline(transaction=False) as pipe:
-            pipe.hgetall(transcript)
-            pipe.hgetall(self.keys.docs(session_id))
-            pipe.hgetall(self.keys.foreign(session_id))
-            values, docs, foreign = await pipe.execute()
-        self._index.remove_session(session_id)
-        for field, value in values.items():
-            if not field.startswith(b"_"):
-                line = value.partition(b" ")[2].decode("utf-8", "replace")
-                self._index.add(Doc((session_id, field.decode()), line, False))
-        self._loaded[session_id] = _Loaded(int(values.get(b"_next", b"0")))
-        own = [f.decode()[2:] for f in docs if f.startswith(b"m:")]
-        await self._load_vectors(session_id, own)
-        await self._load_foreign(session_id, [k.decode() for k, v in foreign.items() if v != b"="])
-
-    async def _load_vectors(self, session_id: str, message_ids: list[str]) -> None:
-        client = self._client()
-        for start in range(0, len(message_ids), SCAN_BATCH):
-            batch = message_ids[start : start + SCAN_BATCH]
+        for start in range(0, len(sessions), LOAD_BATCH):
+            batch = sessions[start : start + LOAD_BATCH]
             async with client.pipeline(transaction=False) as pipe:
-                for message_id in batch:
+                for session_id in batch:
+                    pipe.hgetall(self._transcript_keys(session_id)[1])
+                    pipe.hkeys(self.keys.docs(session_id))
+                    pipe.hgetall(self.keys.foreign(session_id))
+                rows = await pipe.execute()
+            vectors: list[Key] = []
+            for i, session_id in enumerate(batch):
+                values, docs, foreign = rows[3 * i : 3 * i + 3]
+                self._index.remove_session(session_id)
+                for field, value in values.items():
+                    if not field.startswith(b"_"):
+                        line = value.partition(b" ")[2].decode("utf-8", "replace")
+                        self._index.add(Doc((session_id, field.decode()), line, False))
+                self._loaded[session_id] = _Loaded(int(values.get(b"_next", b"0")))
+                vectors += [(session_id, f.decode()[2:]) for f in docs if f.startswith(b"m:")]
+                ids = [k.decode() for k, v in foreign.items() if v != b"="]
+                await self._load_foreign(session_id, ids)
+            await self._load_vectors(vectors)
+
+    async def _load_vectors(self, keys: list[Key]) -> None:
+        client = self._client()
+        for start in range(0, len(keys), SCAN_BATCH):
+            batch = keys[start : start + SCAN_BATCH]
+            async with client.pipeline(transaction=False) as pipe:
+                for session_id, message_id in batch:
                     pipe.hmget(self.keys.vector(session_id, message_id), "chatcli_model", "vector")
                 rows = await pipe.execute()
-            for message_id, (model, vector) in zip(batch, rows, strict=True):
+            for key, (model, vector) in zip(batch, rows, strict=True):
                 if model is not None and vector is not None:
-                    self._index.set_vector((session_id, message_id), model.decode(), vector)
+                    self._index.set_vector(key, model.decode(), vector)
 
     async def _load_foreign(self, session_id: str, ids: list[str]) -> None:
         if not ids:
@@ -682,23 +698,25 @@ class RedisRecall:
             if model is not None and vector is not None:
                 self._index.set_vector(key, model.decode(), vector)
 
-    async def _tail(self, sessions: set[str]) -> None:
-        """New transcript messages of loaded sessions, by their `_next` counter."""
-        if not sessions:
-            return
+    async def _tail(self, sessions: set[str], known: dict[str, int]) -> None:
+        """New transcript messages of loaded sessions, by their `_next` counter (`known`
+        holds counters already read)."""
         client = self._client()
-        ordered = sorted(sessions)
-        async with client.pipeline(transaction=False) as pipe:
-            for session_id in ordered:
-                pipe.hget(self._transcript_keys(session_id)[1], "_next")
-            counters = await pipe.execute()
-        for session_id, raw in zip(ordered, counters, strict=True):
-            now = int(raw or 0)
+        unknown = sorted(sessions - known.keys())
+        counters = dict(known)
+        if unknown:
+            async with client.pipeline(transaction=False) as pipe:
+                for session_id in unknown:
+                    pipe.hget(self._transcript_keys(session_id)[1], "_next")
+                for session_id, raw in zip(unknown, await pipe.execute(), strict=True):
+                    counters[session_id] = int(raw or 0)
+        for session_id in sorted(sessions):
+            now = counters[session_id]
             held = self._loaded[session_id]
             if now == held.next:
                 continue
             if now < held.next:  # deleted and refilled
-                await self._load(session_id)
+                await self._load([session_id])
                 continue
             _, transcript, order, _ = self._transcript_keys(session_id)
             ids = await client.zrangebyscore(order, f"({held.next}", "+inf")
@@ -714,9 +732,9 @@ class RedisRecall:
         if op == "v":
             missing = [i for i in ids if not self._index.has((session_id, i))]
             if missing:
-                await self._load(session_id)
+                await self._load([session_id])
                 return
-            await self._load_vectors(session_id, ids)
+            await self._load_vectors([(session_id, i) for i in ids])
         elif op == "x":
             await self._load_foreign(session_id, ids)
         elif ids == ["*"]:
