@@ -72,22 +72,35 @@ def pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def probe(url: str, session: str | None) -> dict[str, tuple[float, float, float]]:
+async def probe(url: str, session: str | None) -> dict[str, tuple[float, ...]]:
+    """Per search: first (cold) ms, p50, p99, and the p50 of the in-memory part alone (the
+    same queries on the loaded index, no Redis): the peer that shows what Redis adds."""
+    from chatcli.recall.ranking import query_terms
+
     store = RedisStore(url)
     rng = random.Random(3)
     query = np.random.default_rng(4)
     out = {}
     for name in ("keyword", "nearest"):
-        times = []
+        times, memory = [], []
         for i in range(PROBES + 1):
+            q = " ".join(rng.choice(WORDS) for _ in range(4))
+            v = unit(query, 1)[0]
             started = time.perf_counter()
             if name == "keyword":
-                q = " ".join(rng.choice(WORDS) for _ in range(4))
                 await store.keyword_search(session, q, 10)
             else:
-                await store.nearest(session, "bench", unit(query, 1)[0], 10)
+                await store.nearest(session, "bench", v, 10)
             times.append((time.perf_counter() - started) * 1000)
-        out[name] = (times[0], statistics.median(times[1:]), pct(times[1:], 0.99))
+            index = store.recall._index
+            started = time.perf_counter()
+            if name == "keyword":
+                index.keyword(session, query_terms(q), 20)
+            else:
+                index.nearest(session, "bench", v, 20)
+            memory.append((time.perf_counter() - started) * 1000)
+        out[name] = (times[0], statistics.median(times[1:]), pct(times[1:], 0.99),
+                     statistics.median(memory[1:]))  # fmt: skip
     await store.close()
     return out
 
@@ -128,7 +141,8 @@ async def post_cost(url: str) -> tuple[float, float, float, float]:
 
 async def main(sizes: list[int]) -> None:
     with redis_server() as proc:
-        print(f"{'layout':<22} {'search':<8} {'first ms':>9} {'p50 ms':>8} {'p99 ms':>8} limit")
+        print(f"{'layout':<34} {'search':<8} {'first ms':>9} {'p50 ms':>8} {'p99 ms':>8} "
+              f"{'memory p50':>10} limit")  # fmt: skip
         for size in sizes:
             for label, per_session in ((f"{size} in one session", None), (f"{size} in sessions of 100", 100)):
                 url = proc.own_database(30)
@@ -140,9 +154,9 @@ async def main(sizes: list[int]) -> None:
                 if per_session is not None:
                     scopes.append(("all", None))
                 for scope, session in scopes:
-                    for name, (first, p50, p99) in (await probe(url, session)).items():
+                    for name, (first, p50, p99, mem) in (await probe(url, session)).items():
                         print(f"{label + ' (' + scope + ')':<34} {name:<8} {first:>9.1f} "
-                              f"{p50:>8.2f} {p99:>8.2f} p99 <= {LIMIT_MS:.0f}")  # fmt: skip
+                              f"{p50:>8.2f} {p99:>8.2f} {mem:>10.2f} p99 <= {LIMIT_MS:.0f}")  # fmt: skip
         url = proc.own_database(31)
         w50, w99, o50, o99 = await post_cost(url)
         print(f"append p50/p99 ms: with recall's mark {w50:.3f}/{w99:.3f}, "

@@ -125,8 +125,10 @@ local function line_of(value) return string.sub(value, string.find(value, ' ', 1
 """
 
 # KEYS: order, transcript, docs, cursor, dirty. ARGV: model, limit, budget, session id,
-# "1" if Motörhead hashes of the session still wait. Returns {none, other}, each a list of
-# {id, line, sha1 of the stored value}; takes the session out of `dirty` when complete.
+# "1" if Motörhead hashes of the session still wait. Returns {none, other, more}: lists of
+# {id, line, sha1 of the stored value}, and 1 when it looked at `budget` entries that all had
+# a vector (the cursor moved past them: walk again). Takes the session out of `dirty` when
+# it reached the end and found nothing to do.
 _WALK = (
     _LINE_OF
     + """
@@ -152,10 +154,11 @@ for i = 1, #found, 2 do
   end
 end
 if moved then redis.call('HSET', KEYS[4], model, moved) end
-if complete and #found < 2 * budget and ARGV[5] ~= '1' then
+local ended = #found < 2 * budget
+if complete and ended and ARGV[5] ~= '1' then
   redis.call('SREM', KEYS[5], ARGV[4])
 end
-return {none, other}
+return {none, other, (complete and not ended) and 1 or 0}
 """
 )
 
@@ -417,16 +420,20 @@ class RedisRecall:
     ) -> None:
         _, transcript, order, _ = self._transcript_keys(session_id)
         waiting = await self._foreign_waiting(session_id, model)
-        found_none, found_other = await self._script("walk")(
-            keys=[
-                order,
-                transcript,
-                self.keys.docs(session_id),
-                self.keys.cursor(session_id),
-                self.keys.dirty(session_id),
-            ],
-            args=[model, limit, WALK_BUDGET, session_id, "1" if waiting else "0"],
-        )
+        more = 1
+        found_none: list = []
+        found_other: list = []
+        while more and not found_none and not found_other:
+            found_none, found_other, more = await self._script("walk")(
+                keys=[
+                    order,
+                    transcript,
+                    self.keys.docs(session_id),
+                    self.keys.cursor(session_id),
+                    self.keys.dirty(session_id),
+                ],
+                args=[model, limit, WALK_BUDGET, session_id, "1" if waiting else "0"],
+            )
         for target, rows in ((none, found_none), (other, found_other)):
             for message_id, line, digest in rows:
                 target.append(

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import redis as sync_redis
 
-from chatcli.server.redis_recall import RecallKeys
+from chatcli.server.redis_recall import WALK_BUDGET, RecallKeys
 from chatcli.server.redis_store import RedisStore
 from chatcli.server.store import Message
 from tests.support.procs import RedisServer
@@ -257,3 +257,19 @@ def test_a_motorhead_window_list_is_adopted_and_indexed(url: str, raw: sync_redi
         return [i.text for i in await store.unindexed(MODEL, 10) if i.session_id == s]
 
     assert run(url, work) == ["Human: older line", "AI: newer line"]
+
+
+def test_a_session_longer_than_one_walk_is_indexed_to_its_end(url: str) -> None:
+    s = sid()
+    total = WALK_BUDGET + 500
+
+    async def work(store: RedisStore) -> tuple[int, int]:
+        for start in range(0, total, 100):
+            batch = [Message("Human", f"line {start + i}") for i in range(100)]
+            await store.append(s, batch, None, None, NOW)
+        stored = 0
+        while items := await store.unindexed(MODEL, 1000):
+            stored += await store.add_vectors(MODEL, [(i, vec(1).tobytes()) for i in items])
+        return stored, await store.backlog(MODEL)
+
+    assert run(url, work) == (total, 0)
