@@ -213,20 +213,26 @@ return #stored
 """
 
 # KEYS: docs, cursor, order, dirty, log, then each message's vector key. ARGV: session id,
-# log length, then the message ids. Their vectors go, every model's cursor moves back before
-# them, and the session is dirty again: what is still in the transcript is indexed afresh.
+# log length, "1" to log even messages the store holds nothing of, then the message ids.
+# Their vectors go, every model's cursor moves back before them, and the session is dirty
+# again: what is still in the transcript is indexed afresh. Writes nothing when no message
+# named is in the transcript or has a vector, unless told to.
 _FORGET = """
 local session = ARGV[1]
 local cursors = redis.call('HGETALL', KEYS[2])
+local touched = ARGV[3] == '1'
 for k = 6, #KEYS do
-  local id = ARGV[k - 3]
+  local id = ARGV[k - 2]
   local held = redis.call('HGET', KEYS[1], 'm:' .. id)
+  local seq = redis.call('ZSCORE', KEYS[3], id)
   if held then
     redis.call('HINCRBY', KEYS[1], '_n:' .. held, -1)
     redis.call('HDEL', KEYS[1], 'm:' .. id)
   end
-  redis.call('DEL', KEYS[k])
-  local seq = redis.call('ZSCORE', KEYS[3], id)
+  if held or seq then
+    touched = true
+    redis.call('DEL', KEYS[k])
+  end
   if seq then
     for c = 1, #cursors, 2 do
       if tonumber(cursors[c + 1]) >= tonumber(seq) then
@@ -236,16 +242,18 @@ for k = 6, #KEYS do
     end
   end
 end
+if not touched then return 0 end
 redis.call('SADD', KEYS[4], session)
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'op', 'f', 's', session,
-  'ids', table.concat(ARGV, ' ', 3))
+  'ids', table.concat(ARGV, ' ', 4))
 return 1
 """
 
-# KEYS: docs, cursor, foreign, dirty, log, then every vector key of the session.
-# ARGV: session id, log length.
+# KEYS: docs, cursor, foreign, dirty, log, order, then every vector key of the session.
+# ARGV: session id, log length. Writes nothing for a session the store holds nothing of.
 _FORGET_SESSION = """
-for k = 6, #KEYS do redis.call('DEL', KEYS[k]) end
+if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3], KEYS[6]) == 0 then return 0 end
+for k = 7, #KEYS do redis.call('DEL', KEYS[k]) end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 redis.call('SADD', KEYS[4], ARGV[1])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'op', 'f', 's', ARGV[1], 'ids', '*')
@@ -511,9 +519,10 @@ class RedisRecall:
 
     # Removal, called by RedisStore around its own writes
 
-    async def forget(self, session_id: str, message_ids: Sequence[str]) -> None:
+    async def forget(self, session_id: str, message_ids: Sequence[str], changed: bool) -> None:
         """The messages' vectors go and they are indexed afresh from what the transcript
-        then holds (an edit's new text; nothing, for a delete)."""
+        then holds (an edit's new text; nothing, for a delete). `changed`: the store just
+        changed them, so every process's index must hear of it even if none had a vector."""
         _, _, order, _ = self._transcript_keys(session_id)
         await self._script("forget")(
             keys=[
@@ -524,7 +533,7 @@ class RedisRecall:
                 self.keys.log,
                 *(self.keys.vector(session_id, m) for m in message_ids),
             ],
-            args=[session_id, LOG_LENGTH, *message_ids],
+            args=[session_id, LOG_LENGTH, "1" if changed else "0", *message_ids],
         )
 
     async def forget_session(self, session_id: str) -> None:
@@ -543,6 +552,7 @@ class RedisRecall:
                 self.keys.foreign(session_id),
                 self.keys.dirty(session_id),
                 self.keys.log,
+                self._transcript_keys(session_id)[2],
                 *dict.fromkeys(vector_keys),
             ],
             args=[session_id, LOG_LENGTH],
@@ -804,7 +814,7 @@ class RedisRecall:
             else:
                 found.append(Found(key[0], entry, score))
         for session_id, ids in stale.items():
-            await self.forget(session_id, ids)
+            await self.forget(session_id, ids, changed=True)
         return found
 
     def _doc(self, session_id: str, doc_id: str) -> Doc | None:

@@ -748,7 +748,7 @@ class RedisStore:
         self, session_id: str, message_id: str, content: str | None, token: str
     ) -> Entry | None:
         """Recall forgets the message before and after the change (redis_recall.py)."""
-        await self.recall.forget(session_id, [message_id])
+        await self.recall.forget(session_id, [message_id], changed=False)
         found = await self._connection().change(
             keys=[*_transcript_keys(session_id), REBUILD_SET],
             args=[
@@ -760,8 +760,10 @@ class RedisStore:
                 "0" if content is None else "1",
             ],
         )
-        await self.recall.forget(session_id, [message_id])
-        return None if found is None else _decode_entry(found)
+        if found is None:
+            return None
+        await self.recall.forget(session_id, [message_id], changed=True)
+        return _decode_entry(found)
 
     @_reports_unavailable
     async def delete_message(self, session_id: str, message_id: str, token: str) -> Entry | None:
