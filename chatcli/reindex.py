@@ -24,7 +24,7 @@ WAIT_SECONDS = 1.0
 def reindex(env: Environment, settings: Settings) -> None:
     from chatcli.recall.errors import EmbedderError
     from chatcli.server.embedding import EmbedderHandle
-    from chatcli.server.indexer import INDEXER_LOCK, Indexer
+    from chatcli.server.indexer import Indexer
     from chatcli.server.stores import open_store
 
     if not settings.server.long_term_memory:
@@ -37,21 +37,15 @@ def reindex(env: Environment, settings: Settings) -> None:
         model = embedder.warm().name
     except EmbedderError as exc:
         raise MemoryServerError(exc.message) from None
-    indexer = Indexer(store, embedder)
+    indexer = Indexer(store, embedder, poll=WAIT_SECONDS)
+
+    def waiting() -> None:
+        print("chatcli: waiting for a running server's indexer to finish…", file=env.stderr)
 
     async def work() -> int:
         try:
-            waiting = False
-            while not await store.try_lock(INDEXER_LOCK, indexer.owner, indexer.lock_ttl):
-                if not waiting:
-                    print("chatcli: waiting for a running server's indexer…", file=env.stderr)
-                    waiting = True
-                await asyncio.sleep(WAIT_SECONDS)
-            try:
-                with _progress(env) as progress:
-                    return await indexer.index_backlog(progress)
-            finally:
-                await store.unlock(INDEXER_LOCK, indexer.owner)
+            with _progress(env) as progress:
+                return await indexer.index_now(progress, waiting)
         finally:
             await store.close()
 

@@ -77,6 +77,20 @@ def test_redis_url_selects_the_redis_store_as_in_motorhead() -> None:
     assert layer["server"] == {"redis_url": "redis://127.0.0.1:6379", "store": "redis"}
 
 
+def test_long_term_memory_is_on_by_default() -> None:
+    assert build_settings({}).server.long_term_memory is True
+
+
+@pytest.mark.parametrize(
+    ("value", "on"), [("true", True), ("TRUE", True), ("false", False), ("1", False)]
+)
+def test_motorhead_long_term_memory_is_on_only_for_true_as_in_motorhead(
+    value: str, on: bool
+) -> None:
+    layer = motorhead_env_layer({"MOTORHEAD_LONG_TERM_MEMORY": value})
+    assert layer["server"] == {"long_term_memory": on}
+
+
 def test_strings_are_coerced_to_the_field_types() -> None:
     settings = build_settings(
         {"server": {"port": "9000", "allow_public": "yes"}, "llm": {"temperature": "0.1"}}

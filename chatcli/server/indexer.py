@@ -141,6 +141,22 @@ class Indexer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
 
+    async def index_now(
+        self, progress: Progress | None = None, waiting: Callable[[], None] | None = None
+    ) -> int:
+        """Take the lock (calling `waiting` once if another indexer holds it, and waiting
+        for it to let go), index the whole backlog, let go; how many vectors were stored."""
+        told = False
+        while not await self.store.try_lock(INDEXER_LOCK, self.owner, self.lock_ttl):
+            if waiting is not None and not told:
+                waiting()
+                told = True
+            await asyncio.sleep(self.poll)
+        try:
+            return await self.index_backlog(progress)
+        finally:
+            await self.store.unlock(INDEXER_LOCK, self.owner)
+
     async def index_backlog(self, progress: Progress | None = None) -> int:
         """Embed and store every message without a vector of the current model; returns how
         many vectors were stored. The caller holds INDEXER_LOCK (`reindex` and `_run` do)."""

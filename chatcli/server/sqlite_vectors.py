@@ -47,7 +47,8 @@ class _Vectors:
 def _grown(array: np.ndarray, rows: int, dim: int | None = None) -> np.ndarray:
     shape = (rows,) if dim is None else (rows, dim)
     grown = np.zeros(shape, dtype=array.dtype)
-    grown[: len(array)] = array
+    if len(array):
+        grown[: len(array)] = array
     return grown
 
 

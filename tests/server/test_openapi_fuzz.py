@@ -33,15 +33,24 @@ negative_data_rejection.expected-statuses = ["400", "401", "404", "405", "409", 
 include-name = "POST /sessions/{{session_id}}/transcript"
 checks.positive_data_acceptance.expected-statuses = ["200", "404", "409", "413"]
 
-# /retrieval answers Motörhead's plain-text 400 to any request, as its document says.
+{recall}
+"""
+DISABLED = """
+# Without long-term memory, /retrieval answers Motörhead's plain-text 400 and /search a JSON
+# 400, as the document says.
 [[operations]]
-include-path = "/sessions/{{session_id}}/retrieval"
+include-path = "/sessions/{session_id}/retrieval"
+checks.positive_data_acceptance.expected-statuses = ["400"]
+
+[[operations]]
+include-path = "/search"
 checks.positive_data_acceptance.expected-statuses = ["400"]
 """
 
 
-def load(server: Live, **kwargs: object) -> schemathesis.BaseSchema:
-    config = SchemathesisConfig.from_str(CONFIG.format(examples=EXAMPLES))
+def load(server: Live, recall: bool = False, **kwargs: object) -> schemathesis.BaseSchema:
+    text = CONFIG.format(examples=EXAMPLES, recall="" if recall else DISABLED)
+    config = SchemathesisConfig.from_str(text)
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json", config=config, **kwargs)
     schema.config.generation.update(
         modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES
@@ -61,8 +70,15 @@ def keyed_schema(keyed: Live) -> schemathesis.BaseSchema:
     return load(keyed)
 
 
+@pytest.fixture
+def recall_schema(recalling: Live) -> schemathesis.BaseSchema:
+    """The document of a server with long-term memory, per store that has it."""
+    return load(recalling, recall=True)
+
+
 open_api = schemathesis.pytest.from_fixture("open_schema")
 keyed_api = schemathesis.pytest.from_fixture("keyed_schema")
+recall_api = schemathesis.pytest.from_fixture("recall_schema")
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -82,3 +98,11 @@ def test_every_answer_of_the_open_server_is_as_documented(case: schemathesis.Cas
 @FUZZ
 def test_every_answer_of_the_keyed_server_is_as_documented(case: schemathesis.Case) -> None:
     case.call_and_validate(headers={"x-api-key": API_KEY}, timeout=30)
+
+
+@recall_api.parametrize()
+@FUZZ
+def test_every_answer_of_a_server_with_long_term_memory_is_as_documented(
+    case: schemathesis.Case,
+) -> None:
+    case.call_and_validate(timeout=30)

@@ -219,17 +219,37 @@ def test_a_summarizer_that_cannot_be_built_stops_it_at_start_naming_the_way_out(
     assert "--no-summarize" in line
 
 
-def test_a_motorhead_user_with_long_term_memory_on_is_told_it_is_not_there(
-    env: dict[str, str], tmp_path: Path
+def test_serve_answers_retrieval_by_default(env: dict[str, str], tmp_path: Path) -> None:
+    served = serve(["--no-summarize"], env, tmp_path)
+    try:
+        body = {"messages": [{"role": "Human", "content": "bob likes jazz"}]}
+        httpx.post(f"{served.url}/sessions/s/memory", json=body)
+        response = httpx.post(f"{served.url}/sessions/s/retrieval", json={"text": "bob"})
+    finally:
+        served.stop()
+    assert response.status_code == 200
+    assert [hit["content"] for hit in response.json()] == ["bob likes jazz"]
+    assert "long-term memory on" in served.log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "extra"),
+    [
+        pytest.param(["--no-long-term-memory"], {}, id="flag"),
+        pytest.param([], {"MOTORHEAD_LONG_TERM_MEMORY": "false"}, id="motorhead-false"),
+        pytest.param([], {"MOTORHEAD_LONG_TERM_MEMORY": "1"}, id="motorhead-not-true"),
+    ],
+)
+def test_long_term_memory_turned_off_answers_motorheads_disabled(
+    env: dict[str, str], tmp_path: Path, args: list[str], extra: dict[str, str]
 ) -> None:
-    served = serve(["--no-summarize"], {**env, "MOTORHEAD_LONG_TERM_MEMORY": "true"}, tmp_path)
+    served = serve(["--no-summarize", *args], {**env, **extra}, tmp_path)
     try:
         response = httpx.post(f"{served.url}/sessions/s/retrieval", json={"text": "bob"})
     finally:
         served.stop()
     assert (response.status_code, response.text) == (400, "Long term memory is disabled")
-    notice = "long-term memory (MOTORHEAD_LONG_TERM_MEMORY) is not available"
-    assert notice in served.log.read_text()
+    assert "long-term memory off" in served.log.read_text()
 
 
 def raw_exchange(served: ServeProcess, raw: bytes) -> tuple[bytes, bytes]:

@@ -153,3 +153,32 @@ def test_a_file_from_before_the_transcript_adopts_each_window_as_its_start(
     entries, window = asyncio.run(read())
     assert entries == [("Human", "hello", False), ("AI", "hi", False)]
     assert window == [Message("Human", "again"), Message("AI", "hi"), Message("Human", "hello")]
+
+
+def test_a_file_from_before_recall_has_its_transcript_keyword_indexed_and_queued_to_embed(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "memory.db"
+    with sqlite3.connect(path) as conn:
+        for step in MIGRATIONS[:3]:
+            for statement in step:
+                if isinstance(statement, str):
+                    conn.execute(statement)
+                else:
+                    statement(conn)
+        conn.execute("PRAGMA user_version = 3")
+        conn.execute("INSERT INTO sessions(id, next_seq) VALUES ('old', 2)")
+        conn.executemany(
+            "INSERT INTO transcript(session_id, seq, id, role, content, created_at) "
+            "VALUES ('old', ?, ?, ?, ?, 0)",
+            [(1, "m1", "Human", "my dog is Rex"), (2, "m2", "AI", "hello Rex")],
+        )
+
+    async def read() -> tuple[list[str], list[str]]:
+        store = SQLiteStore(path)
+        found = [f.entry.id for f in await store.keyword_search("old", "dog", 10)]
+        waiting = [i.text for i in await store.unindexed("any-model", 10)]
+        await store.close()
+        return found, waiting
+
+    assert asyncio.run(read()) == (["m1"], ["Human: my dog is Rex", "AI: hello Rex"])

@@ -1,0 +1,222 @@
+"""Measure long-term recall on the SQLite store (measured, not asserted):
+`python bench/recall_server.py [--quick] [--embedding wordllama|minilm]`.
+
+Prints, in one run:
+  1. indexing throughput (messages/s) of the indexer with the chosen model, and of MiniLM
+     (the default model) on a small set, side by side;
+  2. POST /retrieval p50/p99 at 1k and 100k indexed messages, in one session and spread over
+     many (100 a session), and POST /search across every session, next to GET /memory on
+     the same server (the cheapest route: the floor any route pays);
+  3. POST /memory p50/p99 with long-term memory off, on without an indexer (the cost of the
+     keyword entries written in the append) and on with the indexer embedding meanwhile
+     (sharing the process's GIL and cores), alternated twice.
+
+The server is the real app under uvicorn on loopback (ThreadedServer), in this process, with
+one sequential keep-alive client; the machine's two cores are shared, so read the figures
+against each other (same run), not as absolutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from chatcli.config import ServerSettings, Settings  # noqa: E402
+from chatcli.server.app import create_app  # noqa: E402
+from chatcli.server.embedding import EmbedderHandle  # noqa: E402
+from chatcli.server.indexer import Indexer  # noqa: E402
+from chatcli.server.sqlite_store import SQLiteStore  # noqa: E402
+from chatcli.server.store import Message  # noqa: E402
+from chatcli.server.threaded import ThreadedServer  # noqa: E402
+
+VOCABULARY = 5000
+WORDS = [f"w{i}" for i in range(VOCABULARY)]
+COMMON = ["the", "a", "i", "you", "is", "my", "and", "to", "of", "it", "what", "do"]
+
+
+ZIPF = list(itertools.accumulate(1 / (rank + 10) for rank in range(VOCABULARY)))
+"""Content words' cumulative frequencies: Zipf's law, shifted so that the commonest content
+word is in about 1 message of 10 (the commonest words of all are the COMMON ones)."""
+
+
+def sentence(rng: random.Random) -> str:
+    """8-20 words: half common (stop) words, the rest content words by ZIPF."""
+    words = []
+    for _ in range(rng.randint(8, 20)):
+        if rng.random() < 0.5:
+            words.append(rng.choice(COMMON))
+        else:
+            words.append(rng.choices(WORDS, cum_weights=ZIPF)[0])
+    return " ".join(words)
+
+
+def embedder_for(kind: str) -> EmbedderHandle:
+    return EmbedderHandle.from_settings(Settings(server=ServerSettings(embedding=kind)))
+
+
+async def fill(path: Path, sessions: int, per_session: int, seed: int = 1) -> None:
+    rng = random.Random(seed)
+    store = SQLiteStore(path)
+    for s in range(sessions):
+        left = per_session
+        while left:
+            n = min(left, 1000)
+            messages = [Message(rng.choice(["Human", "AI"]), sentence(rng)) for _ in range(n)]
+            await store.append(f"s{s}", messages, None, None, time.time())
+            left -= n
+    await store.close()
+
+
+async def index(path: Path, embedder: EmbedderHandle) -> tuple[int, float]:
+    store = SQLiteStore(path)
+    indexer = Indexer(store, embedder)
+    await embedder.model()
+    started = time.perf_counter()
+    done = await indexer.index_now()
+    seconds = time.perf_counter() - started
+    await store.close()
+    return done, seconds
+
+
+@contextlib.contextmanager
+def server(path: Path, embedder: EmbedderHandle | None, indexer: bool = False) -> Iterator[str]:
+    store = SQLiteStore(path)
+    settings = ServerSettings(summarize=False, long_term_memory=embedder is not None)
+    running = Indexer(store, embedder) if embedder is not None and indexer else None
+    app = create_app(store, settings, None, embedder=embedder, indexer=running)
+    with ThreadedServer(app, log_level="critical") as url:
+        yield url
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return statistics.median(ordered) * 1000, p99 * 1000
+
+
+def timed(client: httpx.Client, requests: list[tuple[str, str, dict | None]]) -> list[float]:
+    out = []
+    for method, path, body in requests:
+        start = time.perf_counter()
+        response = client.request(method, path, json=body)
+        out.append(time.perf_counter() - start)
+        assert response.status_code == 200, response.text
+    return out
+
+
+def line(label: str, samples: list[float]) -> None:
+    p50, p99 = percentiles(samples)
+    print(f"  {label:<50} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   (n={len(samples)})")
+
+
+def latency_section(tmp: Path, kind: str, sizes: list[int], queries: int) -> None:
+    embedder = embedder_for(kind)
+    rng = random.Random(7)
+    for total in sizes:
+        for layout, sessions in (("one session", 1), ("100 a session", max(1, total // 100))):
+            path = tmp / f"lat-{kind}-{total}-{sessions}.db"
+            asyncio.run(fill(path, sessions, total // sessions))
+            done, seconds = asyncio.run(index(path, embedder))
+            print(f"{total} messages, {layout}: indexed {done} in {seconds:.1f}s")
+            with server(path, embedder) as url, httpx.Client(base_url=url) as client:
+                texts = [sentence(rng)[:40] for _ in range(queries)]
+                picks = [f"s{rng.randrange(sessions)}" for _ in range(queries)]
+                warm = [("POST", f"/sessions/{picks[0]}/retrieval", {"text": "warm up"})]
+                timed(client, warm)
+                line(
+                    "GET /memory (floor)",
+                    timed(client, [("GET", f"/sessions/{p}/memory", None) for p in picks]),
+                )
+                line(
+                    "POST /retrieval",
+                    timed(
+                        client,
+                        [
+                            ("POST", f"/sessions/{p}/retrieval", {"text": t})
+                            for p, t in zip(picks, texts, strict=True)
+                        ],
+                    ),
+                )
+                if sessions > 1:
+                    timed(client, [("POST", "/search", {"text": "warm up"})])
+                    line(
+                        "POST /search (every session)",
+                        timed(client, [("POST", "/search", {"text": t}) for t in texts]),
+                    )
+
+
+def throughput_section(tmp: Path, kind: str, n: int, minilm_n: int) -> None:
+    print("Indexing throughput (Indexer.index_backlog, batches of 64, one thread):")
+    for model, count in ((kind, n), ("minilm", minilm_n)):
+        path = tmp / f"tp-{model}.db"
+        asyncio.run(fill(path, max(1, count // 100), min(count, 100), seed=3))
+        done, seconds = asyncio.run(index(path, embedder_for(model)))
+        print(f"  {model:<10} {done:>7} messages in {seconds:6.1f}s = {done / seconds:8.0f}/s")
+
+
+def post_section(tmp: Path, kind: str, posts: int) -> None:
+    print("POST /memory (2 messages each), long-term memory on vs off, alternated:")
+    embedder = embedder_for(kind)
+    rng = random.Random(11)
+    modes = [
+        ("off", None, False),
+        ("on, keyword entries only (no indexer)", embedder, False),
+        ("on, indexer embedding meanwhile", embedder, True),
+    ]
+    for attempt in range(2):
+        for label, handle, indexing in modes:
+            path = tmp / f"post-{attempt}-{label[:6]}-{indexing}.db"
+            with (
+                server(path, handle, indexer=indexing) as url,
+                httpx.Client(base_url=url) as client,
+            ):
+                body = [
+                    (
+                        "POST",
+                        f"/sessions/p{i % 20}/memory",
+                        {
+                            "messages": [
+                                {"role": "Human", "content": sentence(rng)},
+                                {"role": "AI", "content": sentence(rng)},
+                            ]
+                        },
+                    )
+                    for i in range(posts)
+                ]
+                timed(client, body[:20])
+                line(f"{label} (round {attempt + 1})", timed(client, body))
+
+
+def main() -> None:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="1k only, fewer samples")
+    parser.add_argument("--embedding", default="wordllama", choices=["wordllama", "minilm"])
+    args = parser.parse_args()
+    sizes = [1000] if args.quick else [1000, 100_000]
+    queries = 50 if args.quick else 300
+    with tempfile.TemporaryDirectory(prefix="chatcli-recall-bench-") as tmp:
+        root = Path(tmp)
+        throughput_section(root, args.embedding, 2000 if args.quick else 10_000, 200)
+        post_section(root, args.embedding, 100 if args.quick else 500)
+        print(f"Latency ({args.embedding} embeddings, exact dense search, FTS5 BM25, fused):")
+        latency_section(root, args.embedding, sizes, queries)
+
+
+if __name__ == "__main__":
+    main()
