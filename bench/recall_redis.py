@@ -32,11 +32,45 @@ DIM = 256
 PER_APPEND = 100
 PROBES = 200
 LIMIT_MS = 50.0
-WORDS = (
-    "sister lisbon garden piano coffee train dog cat winter summer recipe bread doctor "
-    "meeting project deadline holiday beach mountain river book film music guitar paint "
-    "kitchen office school market bicycle car phone letter birthday wedding friend uncle"
-).split()
+WORDS = [
+    "sister",
+    "lisbon",
+    "garden",
+    "piano",
+    "coffee",
+    "train",
+    "dog",
+    "cat",
+    "winter",
+    "summer",
+    "recipe",
+    "bread",
+    "doctor",
+    "meeting",
+    "project",
+    "deadline",
+    "holiday",
+    "beach",
+    "mountain",
+    "river",
+    "book",
+    "film",
+    "music",
+    "guitar",
+    "paint",
+    "kitchen",
+    "office",
+    "school",
+    "market",
+    "bicycle",
+    "car",
+    "phone",
+    "letter",
+    "birthday",
+    "wedding",
+    "friend",
+    "uncle",
+]
 
 
 def text(rng: random.Random) -> str:
@@ -83,7 +117,7 @@ async def probe(url: str, session: str | None) -> dict[str, tuple[float, ...]]:
     out = {}
     for name in ("keyword", "nearest"):
         times, memory = [], []
-        for i in range(PROBES + 1):
+        for _ in range(PROBES + 1):
             q = " ".join(rng.choice(WORDS) for _ in range(4))
             v = unit(query, 1)[0]
             started = time.perf_counter()
@@ -144,7 +178,8 @@ async def main(sizes: list[int]) -> None:
         print(f"{'layout':<34} {'search':<8} {'first ms':>9} {'p50 ms':>8} {'p99 ms':>8} "
               f"{'memory p50':>10} limit")  # fmt: skip
         for size in sizes:
-            for label, per_session in ((f"{size} in one session", None), (f"{size} in sessions of 100", 100)):
+            layouts = ((f"{size} in one session", None), (f"{size} in sessions of 100", 100))
+            for label, per_session in layouts:
                 url = proc.own_database(30)
                 started = time.perf_counter()
                 sessions = await fill(url, size, per_session)
@@ -155,8 +190,9 @@ async def main(sizes: list[int]) -> None:
                     scopes.append(("all", None))
                 for scope, session in scopes:
                     for name, (first, p50, p99, mem) in (await probe(url, session)).items():
-                        print(f"{label + ' (' + scope + ')':<34} {name:<8} {first:>9.1f} "
-                              f"{p50:>8.2f} {p99:>8.2f} {mem:>10.2f} p99 <= {LIMIT_MS:.0f}")  # fmt: skip
+                        where = f"{label} ({scope})"
+                        print(f"{where:<34} {name:<8} {first:>9.1f} {p50:>8.2f} {p99:>8.2f} "
+                              f"{mem:>10.2f} p99 <= {LIMIT_MS:.0f}")  # fmt: skip
         url = proc.own_database(31)
         w50, w99, o50, o99 = await post_cost(url)
         print(f"append p50/p99 ms: with recall's mark {w50:.3f}/{w99:.3f}, "

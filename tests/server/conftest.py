@@ -54,6 +54,8 @@ class Live:
     settings: ServerSettings
     db: Path | None = None
     """The SQLite file, on that store."""
+    redis_url: str | None = None
+    """The Redis database, on that store."""
 
     def new_id(self, prefix: str = "s") -> str:
         return f"{prefix}-{uuid.uuid4().hex[:12]}"
@@ -125,7 +127,8 @@ def live_server(
         httpx.Client(base_url=url, headers=headers) as client,
     ):
         db = tmp / "memory.db" if kind == "sqlite" else None
-        yield Live(url, kind, client, fingerprint, settings, db)
+        redis_url = getattr(store, "url", None) if kind == "redis" else None
+        yield Live(url, kind, client, fingerprint, settings, db, redis_url)
 
 
 @pytest.fixture(scope="module", params=STORES)
