@@ -405,21 +405,33 @@ class RedisRecall:
         ]
 
     async def unindexed(self, model: str, limit: int) -> list[ToEmbed]:
+        """Dirty sessions are walked in SSCAN order, resumed where the last call stopped,
+        until `limit` messages are found; among those, messages without any vector come
+        first (across sessions beyond one call, "none first" is not promised)."""
         await self._reconcile(model)
         client = self._client()
         none: list[ToEmbed] = []
         other: list[ToEmbed] = []
+        walked: set[str] = set()
         for dirty in self.keys.dirty_sets():
             cursor = self._scan_cursor
+            wrapped = cursor == 0
             while True:
                 cursor, members = await client.sscan(dirty, cursor, count=100)
                 for raw in members:
                     session_id = raw.decode("utf-8", "replace")
+                    if session_id in walked:  # SSCAN may repeat a member
+                        continue
+                    walked.add(session_id)
                     await self._walk(session_id, model, limit, none, other)
-                    if len(none) >= limit:
+                    if len(none) + len(other) >= limit:
                         break
-                if len(none) >= limit or cursor == 0:
+                if len(none) + len(other) >= limit:
                     break
+                if cursor == 0:
+                    if wrapped:
+                        break
+                    wrapped = True  # began mid-set: the pass goes on from its start
             self._scan_cursor = cursor
         return (none + other)[:limit]
 

@@ -273,3 +273,18 @@ def test_a_session_longer_than_one_walk_is_indexed_to_its_end(url: str) -> None:
         return stored, await store.backlog(MODEL)
 
     assert run(url, work) == (total, 0)
+
+
+def test_many_sessions_are_indexed_to_the_last_in_batches(url: str) -> None:
+    """More sessions than one SSCAN page: a call that starts mid-set goes on from its start."""
+    sessions = [sid() for _ in range(300)]
+
+    async def work(store: RedisStore) -> tuple[int, int]:
+        for s in sessions:
+            await store.append(s, [Message("Human", "x"), Message("AI", "y")], None, None, NOW)
+        stored = 0
+        while items := await store.unindexed(MODEL, 64):
+            stored += await store.add_vectors(MODEL, [(i, vec(1).tobytes()) for i in items])
+        return stored, await store.backlog(MODEL)
+
+    assert run(url, work) == (600, 0)
