@@ -21,6 +21,10 @@ Keys only chatcli uses, all under `chatcli:` so they can never collide with Mot�
                             so a message's list index is its ZREVRANK here
     chatcli:rebuild         set of session ids whose summary is stale (rebuilds to resume)
 
+Long-term recall (Motörhead's `motorhead:{id}` hashes and chatcli:recall:* keys) is
+redis_recall.py's; this module only calls it around its writes and marks the session in
+recall's dirty set inside the append script.
+
 The window list and the window set move together in the same scripts. Every transcript
 script first `sync`s them, which is also how a Motörhead Redis is adopted, lazily and
 atomically, on a session's first POST or transcript call: list items the set does not
