@@ -159,11 +159,14 @@ def latency_section(tmp: Targets, kind: str, sizes: list[int], queries: int) -> 
             asyncio.run(fill(path, sessions, total // sessions))
             done, seconds = asyncio.run(index(path, embedder))
             print(f"{total} messages, {layout}: indexed {done} in {seconds:.1f}s")
-            with server(path, embedder) as url, httpx.Client(base_url=url) as client:
+            with (
+                server(path, embedder) as url,
+                httpx.Client(base_url=url, timeout=120) as client,
+            ):
                 texts = [sentence(rng)[:40] for _ in range(queries)]
                 picks = [f"s{rng.randrange(sessions)}" for _ in range(queries)]
                 warm = [("POST", f"/sessions/{picks[0]}/retrieval", {"text": "warm up"})]
-                timed(client, warm)
+                print(f"  first POST /retrieval (a cold index): {timed(client, warm)[0]:.2f} s")
                 line(
                     "GET /memory (floor)",
                     timed(client, [("GET", f"/sessions/{p}/memory", None) for p in picks]),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,51 +84,76 @@ class MemoryIndex:
 
     def add(self, doc: Doc) -> None:
         """Index `doc`, replacing a document of the same key (and dropping its vectors)."""
-        if doc.key in self.slot_of:
-            self.remove(doc.key)
-        slot = len(self.docs)
-        self.docs.append(doc)
-        self.slot_of[doc.key] = slot
-        session = doc.key[0]
-        number = self.sessions.setdefault(session, len(self.sessions))
-        self.session_slots.setdefault(session, set()).add(slot)
+        self.add_many([doc])
+
+    def add_many(self, docs: list[Doc]) -> None:
+        """`add` for many: the columns grow once, and the per-token work stays in C."""
+        docs = list({doc.key: doc for doc in docs}.values())
+        for doc in docs:
+            if doc.key in self.slot_of:
+                self.remove(doc.key)
+        start = len(self.docs)
+        end = start + len(docs)
         for column in (self._session, self._length, self._alive):
-            column.ensure(slot + 1)
-        terms = text_terms(doc.text)
-        self._session.data[slot] = number
-        self._length.data[slot] = len(terms)
-        self._alive.data[slot] = True
-        self._total_length += len(terms)
-        self._living += 1
-        counts: dict[str, int] = {}
-        for term in terms:
-            counts[term] = counts.get(term, 0) + 1
-        for term, count in counts.items():
-            slots, tfs = self._postings.setdefault(term, (array("i"), array("i")))
-            slots.append(slot)
-            tfs.append(count)
+            column.ensure(end)
+        numbers: list[int] = []
+        lengths: list[int] = []
+        postings = self._postings
+        for slot, doc in enumerate(docs, start):
+            self.docs.append(doc)
+            self.slot_of[doc.key] = slot
+            session = doc.key[0]
+            number = self.sessions.get(session)
+            if number is None:
+                number = self.sessions[session] = len(self.sessions)
+                self.session_slots[session] = set()
+            self.session_slots[session].add(slot)
+            terms = text_terms(doc.text)
+            numbers.append(number)
+            lengths.append(len(terms))
+            for term, count in Counter(terms).items():
+                held = postings.get(term)
+                if held is None:
+                    held = postings[term] = (array("i"), array("i"))
+                held[0].append(slot)
+                held[1].append(count)
+        self._session.data[start:end] = numbers
+        self._length.data[start:end] = lengths
+        self._alive.data[start:end] = True
+        self._total_length += sum(lengths)
+        self._living += len(docs)
 
     def set_vector(self, key: Key, model: str, vector: bytes) -> None:
-        slot = self.slot_of.get(key)
-        if slot is None or len(vector) % 4:
+        self.set_vectors(model, [key], [vector])
+
+    def set_vectors(self, model: str, keys: list[Key], vectors: list[bytes]) -> None:
+        """Each document's `model` vector (float32 little-endian bytes); documents not held,
+        and vectors of another length than the first, are skipped."""
+        pairs = [(self.slot_of.get(k), v) for k, v in zip(keys, vectors, strict=True)]
+        pairs = [(slot, v) for slot, v in pairs if slot is not None]
+        if not pairs or len(pairs[0][1]) % 4:
             return
-        row = np.frombuffer(vector, dtype="<f4")
+        size = len(pairs[0][1])
+        pairs = [(slot, v) for slot, v in pairs if len(v) == size]
+        slots = np.array([slot for slot, _ in pairs], dtype=np.int64)
+        rows = np.frombuffer(b"".join(v for _, v in pairs), dtype="<f4").reshape(len(pairs), -1)
         for other, (_, has) in self._vectors.items():
-            if other != model and slot < len(has.data):
-                has.data[slot] = False
+            if other != model:
+                has.ensure(int(slots.max()) + 1)
+                has.data[slots] = False
         held = self._vectors.get(model)
-        if held is None or held[0].shape[1] != len(row):
-            held = (np.zeros((64, len(row)), np.float32), _Column(np.bool_, False))
-            self._vectors[model] = held
+        if held is None or held[0].shape[1] != rows.shape[1]:
+            held = (np.zeros((64, rows.shape[1]), np.float32), _Column(np.bool_, False))
         matrix, has = held
-        if slot >= len(matrix):
-            grown = np.zeros((max(slot + 1, 2 * len(matrix)), matrix.shape[1]), np.float32)
+        need = int(slots.max()) + 1
+        if need > len(matrix):
+            grown = np.zeros((max(need, 2 * len(matrix)), matrix.shape[1]), np.float32)
             grown[: len(matrix)] = matrix
             matrix = grown
-            self._vectors[model] = (matrix, has)
-        matrix[slot] = row
-        has.ensure(slot + 1)
-        has.data[slot] = True
+        matrix[slots] = rows
+        has.ensure(need)
+        has.data[slots] = True
+        self._vectors[model] = (matrix, has)
 
     def remove(self, key: Key) -> None:
         slot = self.slot_of.pop(key, None)

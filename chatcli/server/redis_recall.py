@@ -261,6 +261,19 @@ return 1
 """
 
 
+# KEYS: vector hashes. Returns their chatcli_model and vector fields, flat (nil for none):
+# one command instead of one per hash, which is what loading 100k vectors costs.
+_VECTORS = """
+local out = {}
+for i = 1, #KEYS do
+  local held = redis.call('HMGET', KEYS[i], 'chatcli_model', 'vector')
+  out[2 * i - 1] = held[1] or ''
+  out[2 * i] = held[2] or ''
+end
+return out
+"""
+
+
 @dataclass
 class _Loaded:
     next: int
@@ -311,6 +324,7 @@ class RedisRecall:
                     "add_foreign": client.register_script(_ADD_FOREIGN),
                     "forget": client.register_script(_FORGET),
                     "forget_session": client.register_script(_FORGET_SESSION),
+                    "vectors": client.register_script(_VECTORS),
                 },
             )
         return self._scripts[1][name]
@@ -681,10 +695,13 @@ class RedisRecall:
             for i, session_id in enumerate(batch):
                 values, docs, foreign = rows[3 * i : 3 * i + 3]
                 self._index.remove_session(session_id)
-                for field, value in values.items():
-                    if not field.startswith(b"_"):
-                        line = value.partition(b" ")[2].decode("utf-8", "replace")
-                        self._index.add(Doc((session_id, field.decode()), line, False))
+                self._index.add_many(
+                    [
+                        Doc((session_id, field.decode()), _line(value), False)
+                        for field, value in values.items()
+                        if not field.startswith(b"_")
+                    ]
+                )
                 self._loaded[session_id] = _Loaded(int(values.get(b"_next", b"0")))
                 vectors += [(session_id, f.decode()[2:]) for f in docs if f.startswith(b"m:")]
                 ids = [k.decode() for k, v in foreign.items() if v != b"="]
@@ -692,16 +709,18 @@ class RedisRecall:
             await self._load_vectors(vectors)
 
     async def _load_vectors(self, keys: list[Key]) -> None:
-        client = self._client()
         for start in range(0, len(keys), SCAN_BATCH):
             batch = keys[start : start + SCAN_BATCH]
-            async with client.pipeline(transaction=False) as pipe:
-                for session_id, message_id in batch:
-                    pipe.hmget(self.keys.vector(session_id, message_id), "chatcli_model", "vector")
-                rows = await pipe.execute()
-            for key, (model, vector) in zip(batch, rows, strict=True):
-                if model is not None and vector is not None:
-                    self._index.set_vector(key, model.decode(), vector)
+            flat = await self._script("vectors")(keys=[self.keys.vector(*key) for key in batch])
+            by_model: dict[bytes, tuple[list[Key], list[bytes]]] = {}
+            for i, key in enumerate(batch):
+                model, vector = flat[2 * i], flat[2 * i + 1]
+                if model and vector:
+                    held = by_model.setdefault(model, ([], []))
+                    held[0].append(key)
+                    held[1].append(vector)
+            for model, (found, vectors) in by_model.items():
+                self._index.set_vectors(model.decode(), found, vectors)
 
     async def _load_foreign(self, session_id: str, ids: list[str]) -> None:
         if not ids:
@@ -751,10 +770,13 @@ class RedisRecall:
             ids = await client.zrangebyscore(order, f"({held.next}", "+inf")
             if ids:
                 values = await client.hmget(transcript, ids)
-                for raw_id, value in zip(ids, values, strict=True):
-                    if value is not None:
-                        line = value.partition(b" ")[2].decode("utf-8", "replace")
-                        self._index.add(Doc((session_id, raw_id.decode()), line, False))
+                self._index.add_many(
+                    [
+                        Doc((session_id, raw_id.decode()), _line(value), False)
+                        for raw_id, value in zip(ids, values, strict=True)
+                        if value is not None
+                    ]
+                )
             held.next = now
 
     async def _apply(self, op: str, session_id: str, ids: list[str]) -> None:
@@ -875,6 +897,11 @@ class RedisRecall:
             doc_id = own.decode() if own else key[len("motorhead:") :]
             ranked.append(((session, doc_id), 1.0 - float(fields.get(b"dist", b"1"))))
         return ranked
+
+
+def _line(value: bytes) -> str:
+    """The "Role: content" of a transcript value "<ms> Role: content"."""
+    return value.partition(b" ")[2].decode("utf-8", "replace")
 
 
 def _text(raw: bytes | None) -> str:
