@@ -123,6 +123,11 @@ class MemoryIndex:
         self._total_length += sum(lengths)
         self._living += len(docs)
 
+    def has_vector(self, key: Key, model: str) -> bool:
+        slot = self.slot_of.get(key)
+        held = self._vectors.get(model)
+        return slot is not None and held is not None and bool(held[1].data[slot : slot + 1].any())
+
     def set_vector(self, key: Key, model: str, vector: bytes) -> None:
         self.set_vectors(model, [key], [vector])
 

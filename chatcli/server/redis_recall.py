@@ -620,7 +620,13 @@ class RedisRecall:
             return []
         await self._refresh(session_id)
         if await self._redisearch_dims() == vector.shape[0]:
-            ranked = await self._knn(session_id, vector, limit + SEARCH_MARGIN)
+            # the index may hold vectors of another model of the same dimension (Motörhead's
+            # ada beside OpenAI's text-embedding-3-small): only `model`'s are answers
+            ranked = [
+                (key, score)
+                for key, score in await self._knn(session_id, vector, 4 * (limit + SEARCH_MARGIN))
+                if self._index.has_vector(key, model)
+            ][: limit + SEARCH_MARGIN]
         else:
             ranked = self._index.nearest(session_id, model, vector, limit + SEARCH_MARGIN)
         return (await self._found(ranked))[:limit]
