@@ -17,7 +17,6 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from chatcli.recall.errors import EmbedderError
-from chatcli.recall.ranking import fuse, fused_dist
 from chatcli.server import validation
 from chatcli.server.errors import BadInput, RecallDisabled
 from chatcli.server.store import (
@@ -46,8 +45,6 @@ def now_ms() -> int:
 
 RETRIEVAL_LIMIT = 10
 """Motörhead's /retrieval answers at most this many."""
-CANDIDATES = 50
-"""Each of the keyword and the dense search hands this many (at least) to the fusion."""
 
 
 class MemoryService:
@@ -201,7 +198,7 @@ class MemoryService:
         """Motörhead's long-term memory: the session's messages nearest `text`, at most 10,
         nearest first, from its whole transcript (the window too). `dist` is 0 for a message
         first in both the keyword and the dense ranking and grows down the fused order
-        (ranking.fused_dist); smaller is nearer, as in Motörhead. The body is checked before
+        (ranking.Ranked); smaller is nearer, as in Motörhead. The body is checked before
         whether long-term memory is on, as Motörhead parses it before it looks."""
         sid = validation.session_id(session_id)
         text = validation.retrieval_body(body)
@@ -240,21 +237,27 @@ class MemoryService:
         """Keyword (BM25) and exact dense candidates, fused by reciprocal rank. A message
         with no vector yet (just posted, or the model changed) is still found by keyword;
         an embedding model that fails leaves the keyword ranking alone, logged."""
+        from chatcli.recall.ranking import Fusion, hybrid
+
         assert self.embedder is not None
         if not text.strip():
             return []
-        candidates = max(CANDIDATES, limit)
-        keyword = await self.store.keyword_search(session_id, text, candidates)
-        rankings = [keyword]
+        fusion = Fusion(limit=limit, depth=max(Fusion.depth, limit))
+        keyword = await self.store.keyword_search(session_id, text, fusion.depth)
+        dense: list[Found] = []
         try:
             model, vectors = await self.embedder.embed([text])
         except EmbedderError as exc:
             log.warning("recall without dense search: %s", exc.message)
         else:
-            rankings.append(await self.store.nearest(session_id, model, vectors[0], candidates))
-        hits = {(f.session_id, f.entry.id): f for ranking in rankings for f in ranking}
-        fused = fuse([[(f.session_id, f.entry.id) for f in ranking] for ranking in rankings])
-        return [(hits[key], fused_dist(score, len(rankings))) for key, score in fused[:limit]]
+            dense = await self.store.nearest(session_id, model, vectors[0], fusion.depth)
+        hits = {(f.session_id, f.entry.id): f for f in (*keyword, *dense)}
+        ranked = hybrid(
+            [(f.session_id, f.entry.id) for f in keyword],
+            [(f.session_id, f.entry.id) for f in dense],
+            fusion,
+        )
+        return [(hits[r.id], r.dist) for r in ranked]
 
     def _message_address(self, session_id: str, message_id: str) -> tuple[str, str]:
         return validation.session_id(session_id), validation.message_id(message_id)

@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chatcli.server.errors import StoreUnavailable
-from chatcli.server.sqlite_vectors import VectorCache
 from chatcli.server.store import (
     AlreadyClaimed,
     Claim,
@@ -65,6 +64,8 @@ from chatcli.server.store import (
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from chatcli.server.sqlite_vectors import VectorCache
 
 T = TypeVar("T")
 
@@ -855,6 +856,8 @@ class SQLiteStore:
         self, session_id: str | None, model: str, vector: np.ndarray, limit: int
     ) -> list[Found]:
         if self._vectors is None:
+            from chatcli.server.sqlite_vectors import VectorCache
+
             self._vectors = VectorCache()
         cache = self._vectors
 

@@ -20,8 +20,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chatcli.recall.ranking import top_k_cosine
+
 CAPACITY = 8
 """Matrices kept (sessions, and 'all sessions'), least recently searched dropped first."""
+
+# A unary + keeps SQLite from choosing that term's index: a session's vectors are read by the
+# session's index (not by scanning every vector of the model), new ones by the generation's.
+SESSION_VECTORS = (
+    "SELECT doc, vector FROM recall WHERE session_id = ? AND +model = ? AND vector IS NOT NULL"
+)
+ALL_VECTORS = "SELECT doc, vector FROM recall WHERE model = ? AND vector IS NOT NULL"
+NEW_SESSION_VECTORS = (
+    "SELECT doc, vector FROM recall WHERE gen > ? AND vector IS NOT NULL "
+    "AND +session_id = ? AND +model = ?"
+)
+NEW_VECTORS = "SELECT doc, vector FROM recall WHERE gen > ? AND vector IS NOT NULL AND +model = ?"
+VECTOR_QUERIES = {
+    "session_vectors": (SESSION_VECTORS, ("s", "m")),
+    "all_vectors": (ALL_VECTORS, ("m",)),
+    "new_session_vectors": (NEW_SESSION_VECTORS, (1, "s", "m")),
+    "new_vectors": (NEW_VECTORS, (1, "m")),
+}
+"""Every search runs one of these: each must search an index (tests/server/test_sqlite_store)."""
 
 
 @dataclass
@@ -75,8 +96,7 @@ class VectorCache:
             return []
         if matrix.shape[1] != query.shape[0]:
             return []
-        rows, scores = top_k(matrix, query.astype(np.float32, copy=False), limit)
-        return [(int(docs[r]), float(s)) for r, s in zip(rows, scores, strict=True)]
+        return [(int(docs[r]), s) for r, s in top_k_cosine(matrix, query, limit)]
 
     def _current(
         self, conn: sqlite3.Connection, session_id: str | None, model: str
@@ -113,15 +133,15 @@ def _read(
 ) -> tuple[list[int], np.ndarray]:
     """The docs and vectors of `model` (of the session, or of all), all of them or only those
     written after generation `after_gen`."""
-    sql = "SELECT doc, vector FROM recall WHERE model = ? AND vector IS NOT NULL"
-    params: list[object] = [model]
-    if after_gen is not None:
-        sql += " AND gen > ?"
-        params.append(after_gen)
-    if session_id is not None:
-        sql += " AND session_id = ?"
-        params.append(session_id)
-    rows = conn.execute(sql + " ORDER BY doc", params).fetchall()
+    if after_gen is None:
+        if session_id is None:
+            rows = conn.execute(ALL_VECTORS, (model,)).fetchall()
+        else:
+            rows = conn.execute(SESSION_VECTORS, (session_id, model)).fetchall()
+    elif session_id is None:
+        rows = conn.execute(NEW_VECTORS, (after_gen, model)).fetchall()
+    else:
+        rows = conn.execute(NEW_SESSION_VECTORS, (after_gen, session_id, model)).fetchall()
     if not rows:
         return [], np.zeros((0, 0), np.float32)
     dim = len(rows[0][1]) // 4
@@ -129,15 +149,3 @@ def _read(
     docs = [doc for doc, blob in rows if len(blob) == dim * 4]
     matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(docs), dim)
     return docs, matrix
-
-
-def top_k(matrix: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of `matrix` with the `k` largest dot products with `query`, largest first
-    (exact: every row is scored), and those products."""
-    scores = matrix @ query
-    k = min(k, len(scores))
-    if k <= 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    order = part[np.argsort(-scores[part], kind="stable")]
-    return order, scores[order]

@@ -123,14 +123,14 @@ def test_another_models_vectors_are_re_embedded_not_searched(store: Store) -> No
     s = sid()
 
     async def work(store: Store) -> tuple[int, list[Any], list[str]]:
-        await store.append(s, [Message("Human", "a")], None, None, NOW)
-        await index_all(store, OTHER, {"a": vec(1)})
+        await store.append(s, [Message("Human", "apricot")], None, None, NOW)
+        await index_all(store, OTHER, {"apricot": vec(1)})
         left = await store.backlog(MODEL)
         dense = await store.nearest(s, MODEL, vec(1), 10)
-        keyword = [f.entry.content for f in await store.keyword_search(s, "a", 10)]
+        keyword = [f.entry.content for f in await store.keyword_search(s, "apricot", 10)]
         return left, dense, keyword
 
-    assert run(store, work) == (1, [], ["a"])
+    assert run(store, work) == (1, [], ["apricot"])
 
 
 def test_nearest_is_exact_and_best_first(store: Store) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from chatcli.server.errors import StoreUnavailable
 from chatcli.server.sqlite_store import MIGRATIONS, READ_QUERIES, SQLiteStore
+from chatcli.server.sqlite_vectors import VECTOR_QUERIES
 from chatcli.server.store import Message
 
 
@@ -116,12 +117,15 @@ def test_several_processes_append_to_one_file_without_losing_a_message(tmp_path:
         assert mine == [f"{name}-{i}" for i in range(n)]
 
 
-@pytest.mark.parametrize("query", sorted(READ_QUERIES))
+QUERIES = {**READ_QUERIES, **VECTOR_QUERIES}
+
+
+@pytest.mark.parametrize("query", sorted(QUERIES))
 def test_request_queries_search_an_index_instead_of_scanning(tmp_path: Path, query: str) -> None:
     """Why GET and POST cost the same at 1k and 1M messages: no query reads rows it skips."""
     path = tmp_path / "memory.db"
     SQLiteStore(path)
-    sql, params = READ_QUERIES[query]
+    sql, params = QUERIES[query]
     with sqlite3.connect(path) as conn:
         plan = " | ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
     assert "USING" in plan and "INDEX" in plan, plan
