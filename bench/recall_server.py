@@ -1,5 +1,6 @@
-"""Measure long-term recall on the SQLite store (measured, not asserted):
-`python bench/recall_server.py [--quick] [--embedding wordllama|minilm]`.
+"""Measure long-term recall on a store (measured, not asserted):
+`python bench/recall_server.py [--quick] [--embedding wordllama|minilm] [--store redis]`
+(Redis: a real redis-server started for the run, a database of its own per measurement).
 
 Prints, in one run:
   1. indexing throughput (messages/s) of the indexer with the chosen model, and of MiniLM
@@ -40,9 +41,11 @@ from chatcli.config import ServerSettings, Settings  # noqa: E402
 from chatcli.server.app import create_app  # noqa: E402
 from chatcli.server.embedding import EmbedderHandle  # noqa: E402
 from chatcli.server.indexer import Indexer  # noqa: E402
+from chatcli.server.redis_store import RedisStore  # noqa: E402
 from chatcli.server.sqlite_store import SQLiteStore  # noqa: E402
-from chatcli.server.store import Message  # noqa: E402
+from chatcli.server.store import Message, Store  # noqa: E402
 from chatcli.server.threaded import ThreadedServer  # noqa: E402
+from tests.support.procs import RedisServer, redis_server  # noqa: E402
 
 VOCABULARY = 5000
 WORDS = [f"w{i}" for i in range(VOCABULARY)]
@@ -65,13 +68,36 @@ def sentence(rng: random.Random) -> str:
     return " ".join(words)
 
 
+Target = Path | str
+"""Where a measurement's data lives: a SQLite file, or a Redis database's URL."""
+
+
+class Targets:
+    """A fresh, empty place per measurement, on the store being measured."""
+
+    def __init__(self, tmp: Path, redis_proc: RedisServer | None) -> None:
+        self.tmp = tmp
+        self.redis_proc = redis_proc
+        self.used = 0
+
+    def next(self, name: str) -> Target:
+        if self.redis_proc is None:
+            return self.tmp / f"{name}.db"
+        self.used += 1
+        return self.redis_proc.own_database(16 + self.used % 16)
+
+
+def open_store(target: Target) -> Store:
+    return RedisStore(target) if isinstance(target, str) else SQLiteStore(target)
+
+
 def embedder_for(kind: str) -> EmbedderHandle:
     return EmbedderHandle.from_settings(Settings(server=ServerSettings(embedding=kind)))
 
 
-async def fill(path: Path, sessions: int, per_session: int, seed: int = 1) -> None:
+async def fill(path: Target, sessions: int, per_session: int, seed: int = 1) -> None:
     rng = random.Random(seed)
-    store = SQLiteStore(path)
+    store = open_store(path)
     for s in range(sessions):
         left = per_session
         while left:
@@ -82,8 +108,8 @@ async def fill(path: Path, sessions: int, per_session: int, seed: int = 1) -> No
     await store.close()
 
 
-async def index(path: Path, embedder: EmbedderHandle) -> tuple[int, float]:
-    store = SQLiteStore(path)
+async def index(path: Target, embedder: EmbedderHandle) -> tuple[int, float]:
+    store = open_store(path)
     indexer = Indexer(store, embedder)
     await embedder.model()
     started = time.perf_counter()
@@ -94,8 +120,8 @@ async def index(path: Path, embedder: EmbedderHandle) -> tuple[int, float]:
 
 
 @contextlib.contextmanager
-def server(path: Path, embedder: EmbedderHandle | None, indexer: bool = False) -> Iterator[str]:
-    store = SQLiteStore(path)
+def server(path: Target, embedder: EmbedderHandle | None, indexer: bool = False) -> Iterator[str]:
+    store = open_store(path)
     settings = ServerSettings(summarize=False, long_term_memory=embedder is not None)
     running = Indexer(store, embedder) if embedder is not None and indexer else None
     app = create_app(store, settings, None, embedder=embedder, indexer=running)
@@ -124,20 +150,23 @@ def line(label: str, samples: list[float]) -> None:
     print(f"  {label:<50} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   (n={len(samples)})")
 
 
-def latency_section(tmp: Path, kind: str, sizes: list[int], queries: int) -> None:
+def latency_section(tmp: Targets, kind: str, sizes: list[int], queries: int) -> None:
     embedder = embedder_for(kind)
     rng = random.Random(7)
     for total in sizes:
         for layout, sessions in (("one session", 1), ("100 a session", max(1, total // 100))):
-            path = tmp / f"lat-{kind}-{total}-{sessions}.db"
+            path = tmp.next(f"lat-{kind}-{total}-{sessions}")
             asyncio.run(fill(path, sessions, total // sessions))
             done, seconds = asyncio.run(index(path, embedder))
             print(f"{total} messages, {layout}: indexed {done} in {seconds:.1f}s")
-            with server(path, embedder) as url, httpx.Client(base_url=url) as client:
+            with (
+                server(path, embedder) as url,
+                httpx.Client(base_url=url, timeout=120) as client,
+            ):
                 texts = [sentence(rng)[:40] for _ in range(queries)]
                 picks = [f"s{rng.randrange(sessions)}" for _ in range(queries)]
                 warm = [("POST", f"/sessions/{picks[0]}/retrieval", {"text": "warm up"})]
-                timed(client, warm)
+                print(f"  first POST /retrieval (a cold index): {timed(client, warm)[0]:.2f} s")
                 line(
                     "GET /memory (floor)",
                     timed(client, [("GET", f"/sessions/{p}/memory", None) for p in picks]),
@@ -160,16 +189,16 @@ def latency_section(tmp: Path, kind: str, sizes: list[int], queries: int) -> Non
                     )
 
 
-def throughput_section(tmp: Path, kind: str, n: int, minilm_n: int) -> None:
+def throughput_section(tmp: Targets, kind: str, n: int, minilm_n: int) -> None:
     print("Indexing throughput (Indexer.index_backlog, batches of 64, one thread):")
     for model, count in ((kind, n), ("minilm", minilm_n)):
-        path = tmp / f"tp-{model}.db"
+        path = tmp.next(f"tp-{model}")
         asyncio.run(fill(path, max(1, count // 100), min(count, 100), seed=3))
         done, seconds = asyncio.run(index(path, embedder_for(model)))
         print(f"  {model:<10} {done:>7} messages in {seconds:6.1f}s = {done / seconds:8.0f}/s")
 
 
-def post_section(tmp: Path, kind: str, posts: int) -> None:
+def post_section(tmp: Targets, kind: str, posts: int) -> None:
     print("POST /memory (2 messages each), long-term memory on vs off, alternated:")
     embedder = embedder_for(kind)
     rng = random.Random(11)
@@ -180,7 +209,7 @@ def post_section(tmp: Path, kind: str, posts: int) -> None:
     ]
     for attempt in range(2):
         for label, handle, indexing in modes:
-            path = tmp / f"post-{attempt}-{label[:6]}-{indexing}.db"
+            path = tmp.next(f"post-{attempt}-{label[:6]}-{indexing}")
             with (
                 server(path, handle, indexer=indexing) as url,
                 httpx.Client(base_url=url) as client,
@@ -207,11 +236,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="1k only, fewer samples")
     parser.add_argument("--embedding", default="wordllama", choices=["wordllama", "minilm"])
+    parser.add_argument("--store", default="sqlite", choices=["sqlite", "redis"])
     args = parser.parse_args()
     sizes = [1000] if args.quick else [1000, 100_000]
     queries = 50 if args.quick else 300
-    with tempfile.TemporaryDirectory(prefix="chatcli-recall-bench-") as tmp:
-        root = Path(tmp)
+    with (
+        tempfile.TemporaryDirectory(prefix="chatcli-recall-bench-") as tmp,
+        redis_server() if args.store == "redis" else contextlib.nullcontext() as redis_proc,
+    ):
+        root = Targets(Path(tmp), redis_proc)
+        print(f"Store: {args.store}")
         throughput_section(root, args.embedding, 2000 if args.quick else 10_000, 200)
         post_section(root, args.embedding, 100 if args.quick else 500)
         print(f"Latency ({args.embedding} embeddings, exact dense search, FTS5 BM25, fused):")

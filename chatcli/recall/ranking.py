@@ -51,6 +51,23 @@ _TOKEN = re.compile(r"[^\W_]+")
 every punctuation mark separate tokens)."""
 
 
+def text_terms(text: str) -> list[str]:
+    """The tokens a document is indexed by, in order: FTS5 unicode61's tokens, lower case.
+    Stores without FTS5 (Redis) index with this, so their bm25 sees the same terms."""
+    return _TOKEN.findall(text.lower())
+
+
+def query_terms(text: str, stopwords: frozenset[str] = STOPWORDS) -> list[str]:
+    """The distinct searchable words of free text, in order, at most MAX_QUERY_TERMS."""
+    seen: dict[str, None] = {}
+    for token in text_terms(text):
+        if token not in stopwords and token not in seen:
+            seen[token] = None
+            if len(seen) == MAX_QUERY_TERMS:
+                break
+    return list(seen)
+
+
 def fts_query(text: str, stopwords: frozenset[str] = STOPWORDS) -> str | None:
     """An FTS5 MATCH expression for free text: its distinct words, each quoted as a string
     (so no word can be an operator, a column filter or a syntax error: AND, NEAR, "col:",
@@ -59,15 +76,10 @@ def fts_query(text: str, stopwords: frozenset[str] = STOPWORDS) -> str | None:
 
     None when nothing searchable is left (only stopwords or punctuation): the caller skips
     the keyword search rather than sending FTS5 an empty query, which is an error."""
-    seen: dict[str, None] = {}
-    for token in _TOKEN.findall(text.lower()):
-        if token not in stopwords and token not in seen:
-            seen[token] = None
-            if len(seen) == MAX_QUERY_TERMS:
-                break
-    if not seen:
+    terms = query_terms(text, stopwords)
+    if not terms:
         return None
-    return " OR ".join(f'"{token}"' for token in seen)
+    return " OR ".join(f'"{token}"' for token in terms)
 
 
 def top_k_cosine(matrix: np.ndarray, query: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -158,3 +170,25 @@ def hybrid(
     )
     best = best_fused_score(weights, fusion.k)
     return [Ranked(item, 1.0 - score / best) for item, score in fused[: fusion.limit]]
+
+
+RRF_K = 60
+"""Reciprocal rank fusion's constant (Cormack et al.): rank r scores 1 / (RRF_K + r)."""
+
+
+def document_text(role: str, content: str) -> str:
+    """What a message is indexed as (h-recall's name for `indexed_text`)."""
+    return indexed_text(role, content)
+
+
+def fuse(rankings: Sequence[Sequence[Id]], k: int = RRF_K) -> list[tuple[Id, float]]:
+    """Reciprocal rank fusion of best-first rankings with equal weights (h-recall's form of
+    `reciprocal_rank_fusion`)."""
+    return reciprocal_rank_fusion(rankings, [1.0] * len(rankings), k)
+
+
+def fused_dist(score: float, lists: int, k: int = RRF_K) -> float:
+    """Motörhead's `dist` (smaller is nearer, 0 the nearest possible) for a fused score: 1
+    minus the score over the best possible one (first in all `lists` rankings)."""
+    best = lists / (k + 1)
+    return max(0.0, 1.0 - score / best) if best > 0 else 1.0

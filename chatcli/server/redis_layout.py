@@ -77,6 +77,15 @@ class KeyLayout(Protocol):
         """Every set whose union is the sessions with a stale summary."""
         ...
 
+    def recall_dirty(self, session_id: str) -> str:
+        """The set of sessions with messages long-term memory has not indexed (redis_recall.py),
+        which the append script marks."""
+        ...
+
+    def recall_dirty_sets(self) -> list[str]:
+        """Every set whose union is the sessions waiting for the indexer."""
+        ...
+
     def same_slot(self, a: str, b: str) -> bool:
         """Whether one script may touch both sessions' keys."""
         ...
@@ -140,6 +149,12 @@ class MotorheadLayout:
 
     def rebuild_sets(self) -> list[str]:
         return ["chatcli:rebuild"]
+
+    def recall_dirty(self, session_id: str) -> str:
+        return "chatcli:recall:dirty"
+
+    def recall_dirty_sets(self) -> list[str]:
+        return ["chatcli:recall:dirty"]
 
     def same_slot(self, a: str, b: str) -> bool:
         return True
@@ -210,6 +225,12 @@ class ClusterLayout:
 
     def rebuild_sets(self) -> list[str]:
         return [f"chatcli:{{{n}}}:rebuild" for n in range(self.buckets)]
+
+    def recall_dirty(self, session_id: str) -> str:
+        return f"chatcli:{{{bucket(session_id, self.buckets)}}}:recall:dirty"
+
+    def recall_dirty_sets(self) -> list[str]:
+        return [f"chatcli:{{{n}}}:recall:dirty" for n in range(self.buckets)]
 
     def same_slot(self, a: str, b: str) -> bool:
         return bucket(a, self.buckets) == bucket(b, self.buckets)

@@ -25,6 +25,10 @@ Keys only chatcli uses, all under `chatcli:` so they can never collide with Mot�
                             so a message's list index is its ZREVRANK here
     chatcli:rebuild         set of session ids whose summary is stale (rebuilds to resume)
 
+Long-term recall (Motörhead's `motorhead:{id}` hashes and chatcli:recall:* keys) is
+redis_recall.py's; this module only calls it around its writes and marks the session in
+recall's dirty set inside the append script.
+
 The window list and the window set move together in the same scripts. Every transcript
 script first `sync`s them, which is also how a Motörhead Redis is adopted, lazily and
 atomically, on a session's first POST or transcript call: list items the set does not
@@ -43,7 +47,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as redis
@@ -57,6 +61,7 @@ from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 from chatcli.errors import first_line
 from chatcli.server.errors import StoreUnavailable
 from chatcli.server.redis_layout import ClusterLayout, KeyLayout, MotorheadLayout
+from chatcli.server.redis_recall import RecallKeys, RedisRecall
 from chatcli.server.store import (
     ID_ALPHABET,
     ID_SEQ_DIGITS,
@@ -66,6 +71,7 @@ from chatcli.server.store import (
     Entry,
     Forked,
     ForkStatus,
+    Found,
     Imported,
     Memory,
     Message,
@@ -73,8 +79,12 @@ from chatcli.server.store import (
     Page,
     Pending,
     Rebuild,
+    ToEmbed,
     message_line,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 EPOCH_TTL_SECONDS = 7 * 24 * 3600
 """Far longer than any compaction can take, short enough that deleted sessions leave nothing."""
@@ -169,15 +179,17 @@ end
 # Profiled (INFO commandstats), each redis.call costs: the window is synced before the push
 # from one ZCARD and one LLEN, the places (and the namespace last posted with) are read
 # once, and one HSET writes the messages, the places handed out and the namespace.
+# KEYS[7] is recall's dirty set (redis_recall.py), marked with the messages.
 _APPEND = """
--- idempotency: KEYS[7], when given, is the key's record
+-- idempotency: KEYS[8], when given, is the key's record
 local last = #ARGV
-if #KEYS == 7 then
-  local held = redis.call('GET', KEYS[7])
+if #KEYS == 8 then
+  local held = redis.call('GET', KEYS[8])
   if held then return held end
-  redis.call('SET', KEYS[7], ARGV[last - 1], 'PX', ARGV[last])
+  redis.call('SET', KEYS[8], ARGV[last - 1], 'PX', ARGV[last])
   last = last - 2
 end
+redis.call('SADD', KEYS[7], ARGV[2])
 if ARGV[3] == '1' then redis.call('SET', KEYS[3], ARGV[4]) end
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
 -- transcript: KEYS[4] transcript hash, KEYS[5] order, KEYS[6] window set
@@ -692,6 +704,17 @@ class RedisStore:
         )
         self.wait_replicas = wait_replicas
         self._conn: _Connection | None = None
+        self.recall = RedisRecall(
+            lambda: self._connection().client,
+            self._transcript_keys,
+            self._adopt,
+            transcript_pattern=self.layout.transcript("*"),
+            window_pattern=self.layout.messages_pattern,
+            keys=RecallKeys(self.layout),
+        )
+        # Recall's own keys are not hash-tagged yet: on a cluster the dirty marks are kept
+        # (in each session's slot) but nothing indexes or searches.
+        self.long_term_memory = self._cluster is None
 
     def _connection(self) -> _Connection:
         """One pool per store; a new one only if the store moves to another event loop
@@ -748,6 +771,7 @@ class RedisStore:
             layout.transcript(session_id),
             layout.order(session_id),
             layout.window(session_id),
+            layout.recall_dirty(session_id),
         ]
         args: list[str | float] = [
             now,
@@ -803,6 +827,7 @@ class RedisStore:
 
     @_reports_unavailable
     async def delete(self, session_id: str, namespace: str | None) -> None:
+        await self.recall.forget_session(session_id)
         layout = self.layout
         keys = [
             layout.messages(session_id),
@@ -814,6 +839,7 @@ class RedisStore:
             layout.epoch(session_id),
         ]
         await self._write(self._connection().delete, keys, [session_id, EPOCH_TTL_SECONDS])
+        await self.recall.forget_session(session_id)
 
     @_reports_unavailable
     async def list_sessions(self, namespace: str | None, offset: int, limit: int) -> list[str]:
@@ -953,6 +979,8 @@ class RedisStore:
     async def _change(
         self, session_id: str, message_id: str, content: str | None, token: str
     ) -> Entry | None:
+        """Recall forgets the message before and after the change (redis_recall.py)."""
+        await self.recall.forget(session_id, [message_id], changed=False)
         found = await self._write(
             self._connection().change,
             [*self._transcript_keys(session_id), self.layout.rebuild(session_id)],
@@ -965,7 +993,10 @@ class RedisStore:
                 "0" if content is None else "1",
             ],
         )
-        return None if found is None else _decode_entry(found)
+        if found is None:
+            return None
+        await self.recall.forget(session_id, [message_id], changed=True)
+        return _decode_entry(found)
 
     @_reports_unavailable
     async def delete_message(self, session_id: str, message_id: str, token: str) -> Entry | None:
@@ -1011,6 +1042,7 @@ class RedisStore:
         status = ForkStatus(found[0].decode())
         if status is not ForkStatus.OK:
             return Forked(status)
+        await self.recall.touched(target)
         return Forked(status, int(found[1]), int(found[2]))
 
     async def _fork_across(
@@ -1066,6 +1098,7 @@ class RedisStore:
             ],
             args,
         )
+        await self.recall.touched(session_id)
         return Imported(int(added), int(window))
 
     @_reports_unavailable
@@ -1099,6 +1132,34 @@ class RedisStore:
                 pipe.smembers(key)
             shares = await pipe.execute()
         return sorted({raw.decode("utf-8", "replace") for share in shares for raw in share})
+
+    async def _adopt(self, session_id: str) -> None:
+        """Take a Motörhead window list into the transcript (any transcript script does)."""
+        await self._connection().transcript(
+            keys=self._transcript_keys(session_id), args=[time.time(), 2**62, 1]
+        )
+
+    @_reports_unavailable
+    async def unindexed(self, model: str, limit: int) -> list[ToEmbed]:
+        return await self.recall.unindexed(model, limit)
+
+    @_reports_unavailable
+    async def add_vectors(self, model: str, vectors: Sequence[tuple[ToEmbed, bytes]]) -> int:
+        return await self.recall.add_vectors(model, vectors)
+
+    @_reports_unavailable
+    async def backlog(self, model: str) -> int:
+        return await self.recall.backlog(model)
+
+    @_reports_unavailable
+    async def keyword_search(self, session_id: str | None, text: str, limit: int) -> list[Found]:
+        return await self.recall.keyword_search(session_id, text, limit)
+
+    @_reports_unavailable
+    async def nearest(
+        self, session_id: str | None, model: str, vector: np.ndarray, limit: int
+    ) -> list[Found]:
+        return await self.recall.nearest(session_id, model, vector, limit)
 
     @_reports_unavailable
     async def ping(self) -> None:

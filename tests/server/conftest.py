@@ -36,8 +36,12 @@ ALL_STORES = [*STORES, "redis-cluster"]
 WINDOW = 6
 BODY_LIMIT = 256 * 1024
 API_KEY = "test-key-1234"
-RECALL_STORES = ["sqlite"]
+RECALL_STORES = ["sqlite", "redis"]
 """The stores long-term memory runs on (Redis joins when its store implements recall)."""
+RECALL_DATABASES = {"on": 22, "keyword": 23}
+"""The Redis database of each kind of recall server (RECALL_TEST_DATABASE is the store
+contract test's)."""
+RECALL_TEST_DATABASE = 20
 TEST_EMBEDDING = "wordllama"
 """The packaged model the recall tests embed with: the fastest to load and to run."""
 
@@ -53,6 +57,8 @@ class Live:
     settings: ServerSettings
     db: Path | None = None
     """The SQLite file, on that store."""
+    redis_url: str | None = None
+    """The Redis database, on that store."""
 
     def new_id(self, prefix: str = "s") -> str:
         return f"{prefix}-{uuid.uuid4().hex[:12]}"
@@ -66,10 +72,10 @@ def sqlite_fingerprint(path: Path) -> Callable[[], Any]:
     return read
 
 
-def redis_fingerprint(redis_proc: RedisServer) -> Callable[[], Any]:
+def redis_fingerprint(redis_proc: RedisServer, db: int = 0) -> Callable[[], Any]:
     import redis
 
-    client = redis.Redis(port=redis_proc.port)
+    client = redis.Redis(port=redis_proc.port, db=db)
 
     def read() -> dict[bytes, Any]:
         return {key: client.dump(key) for key in client.scan_iter(count=1000)}
@@ -88,7 +94,11 @@ def cluster_fingerprint(cluster: RedisClusterServer) -> Callable[[], Any]:
     return read
 
 
-def open_store(kind: str, tmp: Path, request: pytest.FixtureRequest) -> tuple[Store, Any]:
+def open_store(
+    kind: str, tmp: Path, request: pytest.FixtureRequest, database: int | None = None
+) -> tuple[Store, Any]:
+    """`database`: on Redis, a database of its own, emptied (recall's indexer walks every
+    session at start, and a recall test counts the backlog of all of them)."""
     if kind == "sqlite":
         from chatcli.server.sqlite_store import SQLiteStore
 
@@ -101,6 +111,9 @@ def open_store(kind: str, tmp: Path, request: pytest.FixtureRequest) -> tuple[St
         return RedisStore(cluster.url), cluster_fingerprint(cluster)
 
     redis_proc: RedisServer = request.getfixturevalue("redis_proc")
+    if database is not None:
+        url = redis_proc.own_database(database)
+        return RedisStore(url), redis_fingerprint(redis_proc, database)
     return RedisStore(redis_proc.url), redis_fingerprint(redis_proc)
 
 
@@ -118,7 +131,7 @@ def live_server(
 ) -> Iterator[Live]:
     """`recall`: "off" (no embedder: /retrieval is disabled), "on" (embedder and a quick
     indexer) or "keyword" (an embedder but no indexer, so no message ever has a vector)."""
-    store, fingerprint = open_store(kind, tmp, request)
+    store, fingerprint = open_store(kind, tmp, request, RECALL_DATABASES.get(recall))
     settings = ServerSettings(
         window=WINDOW, summarize=False, max_body_bytes=BODY_LIMIT, **overrides
     )
@@ -132,7 +145,8 @@ def live_server(
         httpx.Client(base_url=url, headers=headers) as client,
     ):
         db = tmp / "memory.db" if kind == "sqlite" else None
-        yield Live(url, kind, client, fingerprint, settings, db)
+        redis_url = getattr(store, "url", None) if kind == "redis" else None
+        yield Live(url, kind, client, fingerprint, settings, db, redis_url)
 
 
 @pytest.fixture(scope="module", params=STORES)

@@ -10,11 +10,14 @@ import time
 from pathlib import Path
 
 import httpx
+import redis
 
+from chatcli.server.redis_recall import RecallKeys
+from chatcli.server.redis_store import RedisStore
 from chatcli.server.sqlite_store import SQLiteStore
 from chatcli.server.store import Message
 from tests.server.conftest import TEST_EMBEDDING
-from tests.support.procs import start_serve
+from tests.support.procs import RedisServer, start_serve
 
 WAIT = 120.0
 BLANK = ["PORT", "REDIS_URL", "MOTORHEAD_MAX_WINDOW_SIZE", "MOTORHEAD_LONG_TERM_MEMORY"]
@@ -92,3 +95,52 @@ def test_every_message_is_indexed_exactly_once_across_a_sigkill(tmp_path: Path) 
     assert len(per_message) == 50
     assert all((rows, vectors) == (1, 1) for _, rows, vectors in per_message)
     assert keyword == [1] * 50
+
+
+def redis_unindexed(client: redis.Redis, session_id: str) -> int:
+    total = client.zcard(f"chatcli:order:{session_id}")
+    done = [f for f in client.hkeys(RecallKeys().docs(session_id)) if f.startswith(b"m:")]
+    return total - len(done)
+
+
+def test_every_message_is_indexed_exactly_once_across_a_sigkill_on_redis(
+    tmp_path: Path, redis_proc: RedisServer
+) -> None:
+    url = redis_proc.own_database(24)
+    client = redis.Redis.from_url(url)
+    args = ["--store", "redis", "--redis-url", url, "--no-summarize"]
+    env = serve_env()
+    first = start_serve(args, env=env, log_dir=tmp_path)
+    try:
+        for post in range(4):
+            body = {
+                "messages": [{"role": "Human", "content": f"fact w{post}x{i}"} for i in range(10)]
+            }
+            assert httpx.post(f"{first.url}/sessions/s/memory", json=body).status_code == 200
+    finally:
+        first.kill()
+
+    async def written_while_no_indexer_ran() -> None:
+        store = RedisStore(url)
+        late = [Message("AI", f"fact w9x{i}") for i in range(10)]
+        await store.append("s", late, None, None, time.time())
+        await store.close()
+
+    asyncio.run(written_while_no_indexer_ran())
+    left = redis_unindexed(client, "s")
+    assert left >= 10
+
+    second = start_serve(args, env=env, log_dir=tmp_path)
+    try:
+        deadline = time.monotonic() + WAIT
+        while redis_unindexed(client, "s"):
+            assert time.monotonic() < deadline, "the restarted server did not index the rest"
+            time.sleep(0.1)
+        assert indexed_total(second.url) == left
+    finally:
+        second.stop()
+
+    hashes = [client.hgetall(key) for key in client.scan_iter(match="motorhead:*")]
+    ids = [h[b"chatcli_id"] for h in hashes]
+    assert client.zcard("chatcli:order:s") == 50
+    assert len(ids) == len(set(ids)) == 50

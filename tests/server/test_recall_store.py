@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from chatcli.server.store import Message, NewEntry, Store, ToEmbed
-from tests.server.conftest import RECALL_STORES, open_store
+from tests.server.conftest import RECALL_STORES, RECALL_TEST_DATABASE, open_store
 
 T = TypeVar("T")
 MODEL = "test-model-4"
@@ -24,7 +24,7 @@ NOW = 1.7e9
 
 @pytest.fixture(params=RECALL_STORES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    opened, _ = open_store(request.param, tmp_path, request)
+    opened, _ = open_store(request.param, tmp_path, request, RECALL_TEST_DATABASE)
     yield opened
     asyncio.run(opened.close())
 

@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
+from chatcli.server.redis_recall import RecallKeys
 from tests.server.conftest import Live
 
 WAIT = 60.0
@@ -36,16 +38,50 @@ def backlog(live: Live) -> float:
 def wait_indexed(live: Live, session_id: str) -> None:
     """Until every message of the session has its vector (read from the store)."""
     deadline = time.monotonic() + WAIT
-    while True:
-        with sqlite3.connect(live_db(live)) as conn:
-            left = conn.execute(
-                "SELECT count(*) FROM recall WHERE session_id = ? AND vector IS NULL",
-                (session_id,),
-            ).fetchone()[0]
-        if left == 0:
-            return
+    while unembedded(live, session_id):
         assert time.monotonic() < deadline, "the indexer did not index the session"
         time.sleep(0.05)
+
+
+def unembedded(live: Live, session_id: str) -> int:
+    """The session's messages without a vector, as the store holds them."""
+    if live.redis_url is not None:
+        client = redis.Redis.from_url(live.redis_url)
+        total = client.zcard(f"chatcli:order:{session_id}")
+        done = [f for f in client.hkeys(RecallKeys().docs(session_id)) if f.startswith(b"m:")]
+        return total - len(done)
+    with sqlite3.connect(live_db(live)) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM recall WHERE session_id = ? AND vector IS NULL", (session_id,)
+        ).fetchone()[0]
+
+
+def recall_rows(live: Live, session_id: str) -> int:
+    """Messages the store's recall index holds for the session (Redis: its motorhead:*
+    hashes)."""
+    if live.redis_url is not None:
+        return len(motorhead_hashes(live, session_id))
+    with sqlite3.connect(live_db(live)) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM recall WHERE session_id = ?", (session_id,)
+        ).fetchone()[0]
+
+
+def keyword_entries(live: Live, word: str) -> int:
+    """Keyword entries holding `word` (Redis keeps none of its own: the hashes' content)."""
+    if live.redis_url is not None:
+        return sum(1 for h in motorhead_hashes(live, None) if word in h[b"content"].decode())
+    with sqlite3.connect(live_db(live)) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM recall_fts WHERE recall_fts MATCH ?", (word,)
+        ).fetchone()[0]
+
+
+def motorhead_hashes(live: Live, session_id: str | None) -> list[dict[bytes, bytes]]:
+    assert live.redis_url is not None
+    client = redis.Redis.from_url(live.redis_url)
+    held = [client.hgetall(key) for key in client.scan_iter(match="motorhead:*")]
+    return [h for h in held if session_id is None or h[b"session"] == session_id.encode()]
 
 
 def live_db(live: Live) -> Path:
@@ -123,14 +159,7 @@ def test_forgetting_a_message_removes_it_from_recall(recalling: Live) -> None:
     first = recalling.client.get(f"/sessions/{sid}/transcript").json()["messages"][0]
     assert recalling.client.delete(f"/sessions/{sid}/messages/{first['id']}").status_code == 200
     assert all("4471" not in hit["content"] for hit in retrieve(recalling, sid, "locker code"))
-    with sqlite3.connect(live_db(recalling)) as conn:
-        assert conn.execute(
-            "SELECT count(*) FROM recall WHERE session_id = ?", (sid,)
-        ).fetchone() == (1,)
-        keyword = conn.execute(
-            "SELECT count(*) FROM recall_fts WHERE recall_fts MATCH '4471'"
-        ).fetchone()
-    assert keyword == (0,)
+    assert (recall_rows(recalling, sid), keyword_entries(recalling, "4471")) == (1, 0)
 
 
 def test_clearing_a_session_removes_its_keyword_entries_and_vectors(recalling: Live) -> None:
@@ -139,12 +168,7 @@ def test_clearing_a_session_removes_its_keyword_entries_and_vectors(recalling: L
     wait_indexed(recalling, sid)
     assert recalling.client.delete(f"/sessions/{sid}/memory").status_code == 200
     assert retrieve(recalling, sid, "zebrafish") == []
-    with sqlite3.connect(live_db(recalling)) as conn:
-        rows = conn.execute("SELECT count(*) FROM recall WHERE session_id = ?", (sid,)).fetchone()
-        keyword = conn.execute(
-            "SELECT count(*) FROM recall_fts WHERE recall_fts MATCH 'zebrafish'"
-        ).fetchone()
-    assert (rows, keyword) == ((0,), (0,))
+    assert (recall_rows(recalling, sid), keyword_entries(recalling, "zebrafish")) == (0, 0)
 
 
 def test_an_edited_message_is_found_by_its_new_words_only(recalling: Live) -> None:
@@ -158,9 +182,7 @@ def test_an_edited_message_is_found_by_its_new_words_only(recalling: Live) -> No
     assert edited.status_code == 200
     wait_indexed(recalling, sid)
     assert retrieve(recalling, sid, "saab")[0]["content"] == "my car is a saab"
-    with sqlite3.connect(live_db(recalling)) as conn:
-        old = conn.execute("SELECT count(*) FROM recall_fts WHERE recall_fts MATCH 'volvo'")
-        assert old.fetchone() == (0,)
+    assert keyword_entries(recalling, "volvo") == 0
 
 
 BAD_BODIES = [

@@ -110,6 +110,7 @@ def redis_server(environ: Mapping[str, str] | None = None) -> Iterator[RedisServ
             "--bind", "127.0.0.1",
             "--save", "",
             "--appendonly", "no",
+            "--databases", "32",
             "--dir", str(workdir),
         ],
         stdout=subprocess.DEVNULL,
