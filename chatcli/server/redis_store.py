@@ -827,7 +827,8 @@ class RedisStore:
 
     @_reports_unavailable
     async def delete(self, session_id: str, namespace: str | None) -> None:
-        await self.recall.forget_session(session_id)
+        if self.long_term_memory:
+            await self.recall.forget_session(session_id)
         layout = self.layout
         keys = [
             layout.messages(session_id),
@@ -839,7 +840,8 @@ class RedisStore:
             layout.epoch(session_id),
         ]
         await self._write(self._connection().delete, keys, [session_id, EPOCH_TTL_SECONDS])
-        await self.recall.forget_session(session_id)
+        if self.long_term_memory:
+            await self.recall.forget_session(session_id)
 
     @_reports_unavailable
     async def list_sessions(self, namespace: str | None, offset: int, limit: int) -> list[str]:
@@ -980,7 +982,8 @@ class RedisStore:
         self, session_id: str, message_id: str, content: str | None, token: str
     ) -> Entry | None:
         """Recall forgets the message before and after the change (redis_recall.py)."""
-        await self.recall.forget(session_id, [message_id], changed=False)
+        if self.long_term_memory:
+            await self.recall.forget(session_id, [message_id], changed=False)
         found = await self._write(
             self._connection().change,
             [*self._transcript_keys(session_id), self.layout.rebuild(session_id)],
@@ -995,7 +998,8 @@ class RedisStore:
         )
         if found is None:
             return None
-        await self.recall.forget(session_id, [message_id], changed=True)
+        if self.long_term_memory:
+            await self.recall.forget(session_id, [message_id], changed=True)
         return _decode_entry(found)
 
     @_reports_unavailable
