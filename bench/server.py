@@ -7,7 +7,8 @@ Prints, in one run:
   2. POST p99 while summaries run (a slow scripted LLM) versus idle;
   3. GET and POST latency with 1k versus 1M stored messages;
   4. GET and POST requests/s under wrk (an external load generator, 16 connections, POSTs
-     spread over sessions so their windows roll) on both stores, beside raw Redis measured
+     spread over sessions so their windows roll) on both stores and on Redis with
+     `--workers 2` (CPU summed over the workers), beside raw Redis measured
      by redis-benchmark on the same redis-server, the issue's target, and (with
      `--baseline DIR`, repeatable) the same load on the server of another source tree, run
      back to back with this one `--repeat` times (medians): `git worktree add /tmp/old REV`
@@ -206,6 +207,8 @@ def serve(
 
 
 def store_args(store: str, redis_proc: RedisServer, db: Path) -> list[str]:
+    if store == "redis --workers 2":
+        return ["--store", "redis", "--redis-url", redis_proc.url, "--workers", "2"]
     if store == "redis":
         return ["--store", "redis", "--redis-url", redis_proc.url]
     return ["--store", "sqlite", "--db", str(db)]
@@ -496,9 +499,13 @@ def run_wrk(port: int, script: Path, seconds: float) -> WrkResult:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
+    """User + system CPU time a process and its live children (`--workers N`'s) have used so
+    far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = children.read_text().split() if children.exists() else []
+    return own + sum(cpu_seconds(int(kid)) for kid in kids)
 
 
 def redis_cpu_seconds(client: redis.Redis) -> float:
@@ -540,7 +547,7 @@ def external_load(
         for op, rate in redis_benchmark(redis_proc, 100_000).items():
             limits[op].append(rate)
         order = codes if round_ % 2 == 0 else list(reversed(codes))
-        for store in ("sqlite", "redis"):
+        for store in ("sqlite", "redis", "redis --workers 2"):
             for label, code in order:
                 redis_proc.flush()
                 db = workdir / f"wrk-{store}-{round_}-{codes.index((label, code))}.db"
@@ -551,7 +558,7 @@ def external_load(
                         cpu, redis_cpu = cpu_seconds(proc.proc.pid), redis_cpu_seconds(probe)
                         result = run_wrk(proc.port, scripts[op], seconds)
                         result.cpu_us = (cpu_seconds(proc.proc.pid) - cpu) * 1e6 / result.requests
-                        if store == "redis":
+                        if store.startswith("redis"):
                             stats = probe.info("commandstats").get("cmdstat_evalsha")
                             result.script_us = stats["usec_per_call"] if stats else None
                             spent = redis_cpu_seconds(probe) - redis_cpu
