@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from chatcli.cli import app
 from chatcli.config import ServerSettings, Settings
-from chatcli.errors import UsageError
+from chatcli.errors import RecallDisabled
 from chatcli.memory.direct import DirectClient
 from tests.cli.conftest import UNSET
 from tests.server.conftest import TEST_EMBEDDING
@@ -45,8 +45,8 @@ def test_reindex_embeds_what_the_embedded_file_holds_and_says_how_many(tmp_path:
     assert result.exit_code == 0, result.output
     assert "indexed 2 messages with wordllama" in result.stdout
     with DirectClient(settings_on(db)) as client:
-        found = client.retrieval_raw("s1", "dog")
-    assert found[0]["content"] == "I adopted a puppy"
+        found = client.retrieve("s1", "dog")
+    assert found[0].content == "I adopted a puppy"
 
 
 def test_reindex_twice_indexes_nothing_the_second_time(tmp_path: Path) -> None:
@@ -70,13 +70,13 @@ def test_the_direct_client_searches_every_session_by_keyword_before_any_indexing
     with DirectClient(settings_on(tmp_path / "memory.db")) as client:
         client.append("one", [("Human", "the spare key is under the mat")])
         client.append("two", [("Human", "I lost my key again")])
-        results = client.search_raw("where is the key?")["results"]
-    assert {r["session_id"] for r in results} == {"one", "two"}
+        hits = client.search("where is the key?", None, 10)
+    assert {hit.session_id for hit in hits} == {"one", "two"}
 
 
 def test_the_direct_client_refuses_retrieval_with_long_term_memory_off(tmp_path: Path) -> None:
     with (
         DirectClient(settings_on(tmp_path / "memory.db", long_term_memory=False)) as client,
-        pytest.raises(UsageError, match="long-term memory is off"),
+        pytest.raises(RecallDisabled, match="long-term memory off"),
     ):
-        client.retrieval_raw("s1", "anything")
+        client.retrieve("s1", "anything")
