@@ -7,6 +7,7 @@ import asyncio
 import sqlite3
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -15,7 +16,7 @@ import redis
 from chatcli.server.redis_recall import RecallKeys
 from chatcli.server.redis_store import RedisStore
 from chatcli.server.sqlite_store import SQLiteStore
-from chatcli.server.store import Message
+from chatcli.server.store import Message, Store
 from tests.server.conftest import TEST_EMBEDDING
 from tests.support.procs import RedisServer, start_serve
 
@@ -46,9 +47,13 @@ def indexed_total(url: str) -> float:
     raise AssertionError("no chatcli_indexed_messages_total in /metrics")
 
 
-def test_every_message_is_indexed_exactly_once_across_a_sigkill(tmp_path: Path) -> None:
-    db = tmp_path / "memory.db"
-    args = ["--db", str(db), "--no-summarize"]
+def killed_then_restarted(
+    args: list[str], tmp_path: Path, store: Store, left: Callable[[], int]
+) -> None:
+    """Forty messages through a `serve` that is then SIGKILLed before it can index them all,
+    ten more written to the store while no server runs, then a restart: waits until `left`
+    (the messages without a vector) is 0, and checks the restarted server indexed exactly
+    what was left."""
     env = serve_env()
     first = start_serve(args, env=env, log_dir=tmp_path)
     try:
@@ -61,24 +66,29 @@ def test_every_message_is_indexed_exactly_once_across_a_sigkill(tmp_path: Path) 
         first.kill()
 
     async def written_while_no_indexer_ran() -> None:
-        store = SQLiteStore(db)
         late = [Message("AI", f"fact w9x{i}") for i in range(10)]
         await store.append("s", late, None, None, time.time())
         await store.close()
 
     asyncio.run(written_while_no_indexer_ran())
-    left = unindexed(db)
-    assert left >= 10
+    before = left()
+    assert before >= 10
 
     second = start_serve(args, env=env, log_dir=tmp_path)
     try:
         deadline = time.monotonic() + WAIT
-        while unindexed(db):
+        while left():
             assert time.monotonic() < deadline, "the restarted server did not index the rest"
             time.sleep(0.1)
-        assert indexed_total(second.url) == left
+        assert indexed_total(second.url) == before
     finally:
         second.stop()
+
+
+def test_every_message_is_indexed_exactly_once_across_a_sigkill(tmp_path: Path) -> None:
+    db = tmp_path / "memory.db"
+    args = ["--db", str(db), "--no-summarize"]
+    killed_then_restarted(args, tmp_path, SQLiteStore(db), lambda: unindexed(db))
 
     with sqlite3.connect(db) as conn:
         per_message = conn.execute(
@@ -109,36 +119,7 @@ def test_every_message_is_indexed_exactly_once_across_a_sigkill_on_redis(
     url = redis_proc.own_database(24)
     client = redis.Redis.from_url(url)
     args = ["--store", "redis", "--redis-url", url, "--no-summarize"]
-    env = serve_env()
-    first = start_serve(args, env=env, log_dir=tmp_path)
-    try:
-        for post in range(4):
-            body = {
-                "messages": [{"role": "Human", "content": f"fact w{post}x{i}"} for i in range(10)]
-            }
-            assert httpx.post(f"{first.url}/sessions/s/memory", json=body).status_code == 200
-    finally:
-        first.kill()
-
-    async def written_while_no_indexer_ran() -> None:
-        store = RedisStore(url)
-        late = [Message("AI", f"fact w9x{i}") for i in range(10)]
-        await store.append("s", late, None, None, time.time())
-        await store.close()
-
-    asyncio.run(written_while_no_indexer_ran())
-    left = redis_unindexed(client, "s")
-    assert left >= 10
-
-    second = start_serve(args, env=env, log_dir=tmp_path)
-    try:
-        deadline = time.monotonic() + WAIT
-        while redis_unindexed(client, "s"):
-            assert time.monotonic() < deadline, "the restarted server did not index the rest"
-            time.sleep(0.1)
-        assert indexed_total(second.url) == left
-    finally:
-        second.stop()
+    killed_then_restarted(args, tmp_path, RedisStore(url), lambda: redis_unindexed(client, "s"))
 
     hashes = [client.hgetall(key) for key in client.scan_iter(match="motorhead:*")]
     ids = [h[b"chatcli_id"] for h in hashes]
