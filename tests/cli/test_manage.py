@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from chatcli.errors import SessionNotFound
 from chatcli.manage import clear_session, show_history
 from chatcli.memory.http import MotorheadClient
 from tests.cli.conftest import read_pty
+from tests.support.light_imports import heavy_modules_imported
 
 
 def seed(memory: MotorheadClient, sid: str, namespace: str | None = None, **kw) -> None:
@@ -279,25 +278,11 @@ COMMANDS = [["sessions"], ["history", "nobody"], ["clear", "-y", "nobody"]]
 def test_management_commands_import_no_langchain_nor_server(
     args, embedded, memory_url, tmp_path
 ) -> None:
-    code = (
-        "import sys\n"
-        "from chatcli.cli import app\n"
-        "try:\n"
-        f"    app({args!r})\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "{'langchain', 'langchain_core', 'langchain_classic', 'langchain_community', "
-        "'langchain_openai', 'openai', 'llama_cpp', 'fastapi', 'uvicorn', 'httpx'}))\n"
-    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATCLI_", "OPENAI_"))}
     env.update({"CHATCLI_DATA_DIR": str(tmp_path), "CHATCLI_CONFIG_DIR": str(tmp_path)})
     if not embedded:
         env["CHATCLI_MEMORY_URL"] = memory_url
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert out.stdout.splitlines()[-1] == "[]", out.stderr
+    assert heavy_modules_imported(args, env) == []
 
 
 def test_embedded_sessions_history_and_clear_use_the_data_dirs_file(

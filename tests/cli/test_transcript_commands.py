@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from chatcli.memory.http import MotorheadClient
 from chatcli.memory.protocol import MemoryClient
 from chatcli.memory.session import TranscriptMessage
 from tests.cli.conftest import read_pty
+from tests.support.light_imports import heavy_modules_imported
 from tests.support.motorhead_like import MotorheadLike
 
 DAY_MS = 86_400_000
@@ -463,17 +462,6 @@ NEW_COMMANDS = [["forget", "nobody", "m1"], ["fork", "nobody", "other"], ["histo
 
 @pytest.mark.parametrize("args", NEW_COMMANDS, ids=[a[0] for a in NEW_COMMANDS])
 def test_transcript_commands_import_no_langchain_nor_server(args, memory_url, tmp_path) -> None:
-    code = (
-        "import sys\n"
-        "from chatcli.cli import app\n"
-        "try:\n"
-        f"    app({args!r})\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "{'langchain', 'langchain_core', 'langchain_openai', 'openai', 'llama_cpp', "
-        "'fastapi', 'uvicorn', 'httpx'}))\n"
-    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATCLI_", "OPENAI_"))}
     env.update(
         {
@@ -482,7 +470,4 @@ def test_transcript_commands_import_no_langchain_nor_server(args, memory_url, tm
             "CHATCLI_MEMORY_URL": memory_url,
         }
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert out.stdout.splitlines()[-1] == "[]", out.stderr
+    assert heavy_modules_imported(args, env) == []
