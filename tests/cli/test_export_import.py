@@ -221,18 +221,6 @@ def test_against_a_motorhead_both_say_they_need_chatclis_server(
 
 
 @pytest.fixture(scope="module")
-def transfer_sqlite_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    workdir = tmp_path_factory.mktemp("transfer-sqlite")
-    served = start_serve(
-        ["--db", str(workdir / "memory.db"), "--no-summarize"],
-        env={"CHATCLI_DATA_DIR": str(workdir)},
-        log_dir=workdir,
-    )
-    yield served
-    served.stop()
-
-
-@pytest.fixture(scope="module")
 def transfer_redis_serve(
     tmp_path_factory: pytest.TempPathFactory, redis_proc: RedisServer
 ) -> Iterator[ServeProcess]:
@@ -247,14 +235,14 @@ def transfer_redis_serve(
 
 
 def test_sqlite_to_redis_and_back_is_byte_identical_and_importing_twice_adds_nothing(
-    cli, namespace, transfer_sqlite_serve, transfer_redis_serve, tmp_path
+    cli, namespace, memory_server, transfer_redis_serve, tmp_path
 ) -> None:
     sessions = [new_id(), new_id()]
-    with MotorheadClient(transfer_sqlite_serve.url) as sqlite:
+    with MotorheadClient(memory_server.url) as sqlite:
         exchange(sqlite, sessions[0], namespace, "héllo", "wie geht's? 🙂", "three")
         sqlite.append(sessions[1], [("Human", "hi")], context="Bob greeted.", namespace=namespace)
     from_sqlite, from_redis = tmp_path / "sqlite.jsonl", tmp_path / "redis.jsonl"
-    on_sqlite = {"CHATCLI_MEMORY_URL": transfer_sqlite_serve.url}
+    on_sqlite = {"CHATCLI_MEMORY_URL": memory_server.url}
     on_redis = {"CHATCLI_MEMORY_URL": transfer_redis_serve.url}
 
     assert cli("export", *sessions, "-o", str(from_sqlite), env=on_sqlite).exit_code == 0
