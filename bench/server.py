@@ -327,19 +327,6 @@ def cluster_throughput(
     return rows
 
 
-def report_cluster(rows: list[tuple[str, str, int, Result]], total: int) -> None:
-    one = {(op, level): r.rate for store, op, level, r in rows if store == "redis"}
-    print_table(
-        f"4. Redis Cluster ({total} requests per row; one server process; window {WINDOW})",
-        ["store", "op", "clients", "req/s", "p50 ms", "p99 ms", "% of one redis"],
-        [
-            [store, op, str(level), fmt(r.rate), fmt(r.pct(0.5)), fmt(r.pct(0.99)),
-             f"{100 * r.rate / one[(op, level)]:.0f}%"]
-            for store, op, level, r in rows
-        ],
-    )  # fmt: skip
-
-
 def post_while_summarizing(
     redis_proc: RedisServer, workdir: Path, total: int, rounds: int, llm: ScriptedOpenAI
 ) -> list[tuple[str, str, Result]]:
@@ -635,15 +622,19 @@ def fmt(x: float) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:.2f}"
 
 
-def report_throughput(tp: list[tuple[str, str, int, Result]], total: int) -> None:
-    raw = {(op, level): r.rate for store, op, level, r in tp if store == "raw redis-py"}
+def report_rates(
+    title: str, rows: list[tuple[str, str, int, Result]], reference: str, total: int
+) -> None:
+    """Measurements 1 and 5: each row's rate beside the `reference` store's at the same
+    operation and concurrency (raw redis-py for 1, one Redis for the cluster's 5)."""
+    base = {(op, level): r.rate for store, op, level, r in rows if store == reference}
     print_table(
-        f"1. Throughput ({total} requests per row; one server process; window {WINDOW})",
-        ["store", "op", "clients", "req/s", "p50 ms", "p99 ms", "% of raw redis"],
+        f"{title} ({total} requests per row; one server process; window {WINDOW})",
+        ["store", "op", "clients", "req/s", "p50 ms", "p99 ms", f"% of {reference}"],
         [
             [store, op, str(level), fmt(r.rate), fmt(r.pct(0.5)), fmt(r.pct(0.99)),
-             f"{100 * r.rate / raw[(op, level)]:.0f}%"]
-            for store, op, level, r in tp
+             f"{100 * r.rate / base[(op, level)]:.0f}%"]
+            for store, op, level, r in rows
         ],
     )  # fmt: skip
 
@@ -709,7 +700,12 @@ def main() -> None:
         with redis_server() as redis_proc, tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
             if 1 in parts:
-                report_throughput(throughput(redis_proc, workdir, levels, total), total)
+                report_rates(
+                    "1. Throughput",
+                    throughput(redis_proc, workdir, levels, total),
+                    "raw redis-py",
+                    total,
+                )
             if 2 in parts:
                 report_summarizing(post_while_summarizing(redis_proc, workdir, total, rounds, llm))
             if 3 in parts:
@@ -721,7 +717,12 @@ def main() -> None:
                 )
                 report_external(*found, seconds)
             if 5 in parts:
-                report_cluster(cluster_throughput(redis_proc, levels, total), total)
+                report_rates(
+                    "5. Redis Cluster",
+                    cluster_throughput(redis_proc, levels, total),
+                    "redis",
+                    total,
+                )
     finally:
         llm.stop()
     print(
