@@ -15,10 +15,12 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import httpx
 import pytest
 
+from tests.support import waiting
 from tests.support.procs import RedisServer, ServeProcess, start_serve
 from tests.support.scripted_openai import ScriptedOpenAI
 from tests.support.summaries import serve_env
@@ -32,14 +34,7 @@ OUTAGE = 20.0
 keep arriving; a minute behaves the same with a longer wait after, up to the 60 s cap."""
 
 
-def wait_until(condition: Callable[[], bool], what: str) -> float:
-    """Seconds it took, for the report."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > WAIT:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-    return time.monotonic() - start
+wait_until = partial(waiting.wait_until, timeout=WAIT, poll=0.05)
 
 
 def transcript(served: ServeProcess, session: str) -> list[str]:

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -28,6 +29,7 @@ from chatcli.server.sqlite_store import SQLiteStore
 from chatcli.server.store import Message, Store
 from chatcli.server.summary import build_prompt
 from chatcli.server.summary_workers import LLMSummarizer, ProcessSummarizer
+from tests.support import waiting
 from tests.support.procs import RedisServer, free_port
 from tests.support.scripted_openai import ScriptedOpenAI
 from tests.support.summaries import summarized_lines
@@ -63,12 +65,7 @@ class CompactingServer:
         wait_until(lambda: not self.compactor.busy(), "the compactor to finish")
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+wait_until = partial(waiting.wait_until, timeout=WAIT, poll=0.02)
 
 
 def open_store(kind: str, tmp_path: Path, redis_url: str) -> Store:

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
+from tests.support import waiting
 from tests.support.procs import RedisServer, ServeProcess, start_serve
 from tests.support.scripted_openai import ScriptedOpenAI
 from tests.support.summaries import serve_env, summarized_lines
@@ -52,11 +53,7 @@ def store_args(
     yield ["--store", "sqlite", "--db", str(db)], count
 
 
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+wait_until = partial(waiting.wait_until, timeout=WAIT, poll=0.05)
 
 
 def memory(server: ServeProcess, session: str) -> dict:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -24,6 +24,7 @@ from chatcli.server.sqlite_store import SQLiteStore
 from chatcli.server.summary_workers import LLMSummarizer
 from chatcli.server.threaded import ThreadedServer
 from tests.server.conftest import API_KEY, Live
+from tests.support import waiting
 from tests.support.procs import free_port
 from tests.support.scripted_openai import ScriptedOpenAI
 
@@ -44,12 +45,7 @@ def value(text: str, name: str, **labels: str) -> float:
     return samples(text).get((name, frozenset(labels.items())), 0.0)
 
 
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+wait_until = partial(waiting.wait_until, timeout=WAIT, poll=0.02)
 
 
 @contextlib.contextmanager

@@ -14,10 +14,10 @@ import signal
 import socket
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -26,6 +26,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.server.conftest import sqlite_fingerprint
+from tests.support import waiting
 from tests.support.procs import RedisServer, ServeProcess, start_serve
 from tests.support.scripted_openai import ScriptedOpenAI
 
@@ -48,12 +49,7 @@ def isolated(**extra: str) -> dict[str, str]:
     }
 
 
-def wait_until(condition: object, what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+wait_until = partial(waiting.wait_until, timeout=WAIT, poll=0.05)
 
 
 def refuses_connections(port: int) -> bool:
