@@ -5,9 +5,10 @@
 Prints, in one run:
   1. indexing throughput (messages/s) of the indexer with the chosen model, and of MiniLM
      (the default model) on a small set, side by side;
-  2. POST /retrieval p50/p99 at 1k and 100k indexed messages, in one session and spread over
-     many (100 a session), and POST /search across every session, next to GET /memory on
-     the same server (the cheapest route: the floor any route pays);
+  2. POST /retrieval p50/p99 at 1k and 100k indexed messages (`--sizes` for others, 1M too),
+     in one session and spread over many (100 a session), and POST /search across every
+     session, next to GET /memory on the same server (the cheapest route: the floor any
+     route pays), with the server process's resident memory after the measurement;
   3. POST /memory p50/p99 with long-term memory off, on without an indexer (the cost of the
      keyword entries written in the append) and on with the indexer embedding meanwhile
      (sharing the process's GIL and cores), alternated twice.
@@ -145,6 +146,14 @@ def timed(client: httpx.Client, requests: list[tuple[str, str, dict | None]]) ->
     return out
 
 
+def resident_mb() -> float:
+    """VmRSS, from Linux's /proc (the bench runs on these Linux machines)."""
+    for row in Path("/proc/self/status").read_text().splitlines():
+        if row.startswith("VmRSS:"):
+            return int(row.split()[1]) / 1024
+    return float("nan")
+
+
 def line(label: str, samples: list[float]) -> None:
     p50, p99 = percentiles(samples)
     print(f"  {label:<50} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   (n={len(samples)})")
@@ -187,6 +196,9 @@ def latency_section(tmp: Targets, kind: str, sizes: list[int], queries: int) -> 
                         "POST /search (every session)",
                         timed(client, [("POST", "/search", {"text": t}) for t in texts]),
                     )
+                print(
+                    f"  resident memory of this process (server and client): {resident_mb():.0f} MB"
+                )
 
 
 def throughput_section(tmp: Targets, kind: str, n: int, minilm_n: int) -> None:
@@ -237,8 +249,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1k only, fewer samples")
     parser.add_argument("--embedding", default="wordllama", choices=["wordllama", "minilm"])
     parser.add_argument("--store", default="sqlite", choices=["sqlite", "redis"])
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(n) for n in text.split(",")],
+        help="indexed messages per latency measurement, e.g. 1000,100000,1000000 "
+        "(default 1000,100000; 1M takes about 5 min a store to build)",
+    )
+    parser.add_argument(
+        "--latency-only", action="store_true", help="skip indexing throughput and POST cost"
+    )
     args = parser.parse_args()
-    sizes = [1000] if args.quick else [1000, 100_000]
+    sizes = args.sizes or ([1000] if args.quick else [1000, 100_000])
     queries = 50 if args.quick else 300
     with (
         tempfile.TemporaryDirectory(prefix="chatcli-recall-bench-") as tmp,
@@ -246,8 +267,9 @@ def main() -> None:
     ):
         root = Targets(Path(tmp), redis_proc)
         print(f"Store: {args.store}")
-        throughput_section(root, args.embedding, 2000 if args.quick else 10_000, 200)
-        post_section(root, args.embedding, 100 if args.quick else 500)
+        if not args.latency_only:
+            throughput_section(root, args.embedding, 2000 if args.quick else 10_000, 200)
+            post_section(root, args.embedding, 100 if args.quick else 500)
         print(f"Latency ({args.embedding} embeddings, exact dense search, FTS5 BM25, fused):")
         latency_section(root, args.embedding, sizes, queries)
 

@@ -211,7 +211,4 @@ def build_indexer(store: Store, settings: Settings) -> Indexer | None:
     first use (EmbedderHandle.warm opens it sooner)."""
     if not settings.server.long_term_memory:
         return None
-    if not store.long_term_memory:
-        log.warning("long-term memory is not available on a Redis Cluster yet: it is off")
-        return None
     return Indexer(store, EmbedderHandle.from_settings(settings))

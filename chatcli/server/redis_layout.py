@@ -19,6 +19,13 @@ a slot and every script stays one atomic step:
     chatcli:{B}:idem:{key}        an Idempotency-Key's record, in its session's bucket
     chatcli:{B}:sessions[:NS]     the bucket's share of the sessions index
     chatcli:{B}:rebuild           the bucket's sessions whose summary is stale
+    chatcli:{B}:recall:docs:{id}  long-term recall's keys (redis_recall.py): the session's
+    chatcli:{B}:recall:upto:{id}  vector bookkeeping and per-model cursors,
+    chatcli:{B}:vector:c<h>.<m>   one hash per message vector (Motörhead's motorhead:{id}
+                                  fields), <h> a digest of the session id, <m> the message id,
+    chatcli:{B}:recall:dirty      the bucket's sessions waiting for the indexer,
+    chatcli:{B}:recall:log        the bucket's stream of vector changes
+    chatcli:recall:epoch          one key for the whole cluster (a flush is noticed)
     chatcli:{K}:claim:{key}       which session an Idempotency-Key belongs to, in the
                                   key's own bucket K (see `claim`)
 
@@ -27,10 +34,16 @@ messages, so it can never disagree with them; listing merges the buckets' sets b
 (score, id), which is exactly the order one sorted set would keep. A bucket is a slot,
 so the buckets spread over the masters as slots do; their number is part of the layout
 (changing it moves every session).
+
+Long-term recall keeps Motörhead's `motorhead:{id}` hashes on one Redis; on a cluster there is
+no Motörhead data to serve (Motörhead never ran on one), so `motorhead_long_term` is false and
+the vectors take the session's hash tag like everything else. Every recall script then touches
+one session's keys and its bucket's dirty set and log: one slot, as the POST script.
 """
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from dataclasses import dataclass
 from typing import Protocol
@@ -90,6 +103,53 @@ class KeyLayout(Protocol):
         """Whether one script may touch both sessions' keys."""
         ...
 
+    def recall_docs(self, session_id: str) -> str:
+        """Which model each of the session's messages has a vector of, and counts per model."""
+        ...
+
+    def recall_cursor(self, session_id: str) -> str:
+        """Per model, the transcript place up to which every message has a vector."""
+        ...
+
+    def recall_foreign(self, session_id: str) -> str:
+        """The session's Motörhead-written hashes (only where `motorhead_long_term`)."""
+        ...
+
+    def recall_vector(self, session_id: str, message_id: str) -> str:
+        """The hash holding one transcript message's vector."""
+        ...
+
+    def recall_log(self, session_id: str) -> str:
+        """The stream of vector changes the session's scripts append to."""
+        ...
+
+    def recall_logs(self) -> list[str]:
+        """Every stream of vector changes."""
+        ...
+
+    @property
+    def recall_epoch(self) -> str:
+        """A token that changes when the data is flushed under a running process."""
+        ...
+
+    @property
+    def motorhead_long_term(self) -> bool:
+        """Whether Motörhead's own `motorhead:{id}` hashes may be here to adopt and serve."""
+        ...
+
+    def shard(self, session_id: str) -> int:
+        """Sessions of one shard may share a script (one slot); on one Redis, all do."""
+        ...
+
+    @property
+    def transcript_pattern(self) -> str:
+        """A SCAN pattern matching every transcript hash."""
+        ...
+
+    def session_of_transcript(self, transcript_key: bytes) -> str:
+        """The session id in a transcript hash's key."""
+        ...
+
     @property
     def messages_pattern(self) -> str:
         """A SCAN pattern matching every window list."""
@@ -102,6 +162,12 @@ class KeyLayout(Protocol):
 
 def _index_name(namespace: str | None) -> str:
     return f"sessions:{namespace}" if namespace else "sessions"
+
+
+def _vector_name(session_id: str, message_id: str) -> str:
+    """Unique per (session, message) without repeating a long session id in every key."""
+    digest = hashlib.sha1(session_id.encode("utf-8")).hexdigest()[:16]
+    return f"c{digest}.{message_id}"
 
 
 @dataclass(frozen=True)
@@ -159,6 +225,42 @@ class MotorheadLayout:
     def same_slot(self, a: str, b: str) -> bool:
         return True
 
+    def recall_docs(self, session_id: str) -> str:
+        return f"chatcli:recall:docs:{session_id}"
+
+    def recall_cursor(self, session_id: str) -> str:
+        return f"chatcli:recall:upto:{session_id}"
+
+    def recall_foreign(self, session_id: str) -> str:
+        return f"chatcli:recall:foreign:{session_id}"
+
+    def recall_vector(self, session_id: str, message_id: str) -> str:
+        return f"motorhead:{_vector_name(session_id, message_id)}"
+
+    def recall_log(self, session_id: str) -> str:
+        return "chatcli:recall:log"
+
+    def recall_logs(self) -> list[str]:
+        return ["chatcli:recall:log"]
+
+    @property
+    def recall_epoch(self) -> str:
+        return "chatcli:recall:epoch"
+
+    @property
+    def motorhead_long_term(self) -> bool:
+        return True
+
+    def shard(self, session_id: str) -> int:
+        return 0
+
+    @property
+    def transcript_pattern(self) -> str:
+        return "chatcli:transcript:*"
+
+    def session_of_transcript(self, transcript_key: bytes) -> str:
+        return transcript_key[len(b"chatcli:transcript:") :].decode("utf-8", "replace")
+
     @property
     def messages_pattern(self) -> str:
         return "session:*"
@@ -177,9 +279,11 @@ class ClusterLayout:
     """Hash-tagged keys: a session's keys in its bucket's slot (see the module's doc)."""
 
     buckets: int = CLUSTER_BUCKETS
+    prefix: str = "chatcli"
+    """What every key starts with: several deployments (or test runs) can share a cluster."""
 
     def _in(self, session_id: str, kind: str) -> str:
-        return f"chatcli:{{{bucket(session_id, self.buckets)}}}:{kind}:{session_id}"
+        return f"{self.prefix}:{{{bucket(session_id, self.buckets)}}}:{kind}:{session_id}"
 
     def messages(self, session_id: str) -> str:
         return self._in(session_id, "session")
@@ -206,13 +310,13 @@ class ClusterLayout:
         return self._in(session_id, "epoch")
 
     def idem(self, session_id: str, key: str) -> str:
-        return f"chatcli:{{{bucket(session_id, self.buckets)}}}:idem:{key}"
+        return f"{self.prefix}:{{{bucket(session_id, self.buckets)}}}:idem:{key}"
 
     def claim(self, key: str) -> str | None:
-        return f"chatcli:{{{bucket(key, self.buckets)}}}:claim:{key}"
+        return f"{self.prefix}:{{{bucket(key, self.buckets)}}}:claim:{key}"
 
     def _index(self, number: int, namespace: str | None) -> str:
-        return f"chatcli:{{{number}}}:{_index_name(namespace)}"
+        return f"{self.prefix}:{{{number}}}:{_index_name(namespace)}"
 
     def index(self, session_id: str, namespace: str | None) -> str:
         return self._index(bucket(session_id, self.buckets), namespace)
@@ -221,23 +325,60 @@ class ClusterLayout:
         return [self._index(n, namespace) for n in range(self.buckets)]
 
     def rebuild(self, session_id: str) -> str:
-        return f"chatcli:{{{bucket(session_id, self.buckets)}}}:rebuild"
+        return f"{self.prefix}:{{{bucket(session_id, self.buckets)}}}:rebuild"
 
     def rebuild_sets(self) -> list[str]:
-        return [f"chatcli:{{{n}}}:rebuild" for n in range(self.buckets)]
+        return [f"{self.prefix}:{{{n}}}:rebuild" for n in range(self.buckets)]
 
     def recall_dirty(self, session_id: str) -> str:
-        return f"chatcli:{{{bucket(session_id, self.buckets)}}}:recall:dirty"
+        return f"{self.prefix}:{{{bucket(session_id, self.buckets)}}}:recall:dirty"
 
     def recall_dirty_sets(self) -> list[str]:
-        return [f"chatcli:{{{n}}}:recall:dirty" for n in range(self.buckets)]
+        return [f"{self.prefix}:{{{n}}}:recall:dirty" for n in range(self.buckets)]
 
     def same_slot(self, a: str, b: str) -> bool:
         return bucket(a, self.buckets) == bucket(b, self.buckets)
 
+    def recall_docs(self, session_id: str) -> str:
+        return self._in(session_id, "recall:docs")
+
+    def recall_cursor(self, session_id: str) -> str:
+        return self._in(session_id, "recall:upto")
+
+    def recall_foreign(self, session_id: str) -> str:
+        return self._in(session_id, "recall:foreign")
+
+    def recall_vector(self, session_id: str, message_id: str) -> str:
+        tag = bucket(session_id, self.buckets)
+        return f"{self.prefix}:{{{tag}}}:vector:{_vector_name(session_id, message_id)}"
+
+    def recall_log(self, session_id: str) -> str:
+        return f"{self.prefix}:{{{bucket(session_id, self.buckets)}}}:recall:log"
+
+    def recall_logs(self) -> list[str]:
+        return [f"{self.prefix}:{{{n}}}:recall:log" for n in range(self.buckets)]
+
+    @property
+    def recall_epoch(self) -> str:
+        return f"{self.prefix}:recall:epoch"
+
+    @property
+    def motorhead_long_term(self) -> bool:
+        return False
+
+    def shard(self, session_id: str) -> int:
+        return bucket(session_id, self.buckets)
+
+    @property
+    def transcript_pattern(self) -> str:
+        return f"{self.prefix}:{{*}}:transcript:*"
+
+    def session_of_transcript(self, transcript_key: bytes) -> str:
+        return transcript_key.partition(b"}:transcript:")[2].decode("utf-8", "replace")
+
     @property
     def messages_pattern(self) -> str:
-        return "chatcli:{*}:session:*"
+        return f"{self.prefix}:{{*}}:session:*"
 
     def session_of(self, messages_key: bytes) -> str:
         return messages_key.partition(b"}:session:")[2].decode("utf-8", "replace")

@@ -14,7 +14,8 @@ chatcli reads and writes unchanged:
         content dist, SORTBY dist. Motörhead returns only role, content and dist, so it ignores
         the extra fields chatcli adds below; it never deletes these hashes.
 
-What chatcli adds to a hash it writes (one per transcript message, key `RecallKeys.vector`):
+What chatcli adds to a hash it writes (one per transcript message, key `recall_vector` of the
+store's key layout, redis_layout.py):
     chatcli_model the embedding model of `vector`: a vector is searched only by its own model,
                   so Motörhead's ada vectors (no tag) are re-embedded, never mixed;
     chatcli_id    the transcript message's id.
@@ -22,10 +23,10 @@ A Motörhead hash chatcli re-embedded keeps its key, session, role and content a
 `chatcli_model`; one whose message is also in the session's transcript (Motörhead indexes its
 window too) is marked `chatcli_dup` and left to Motörhead, so no message is served twice.
 
-chatcli's own keys (all named by RecallKeys, nowhere else):
-    chatcli:recall:{id}          hash: "m:<message id>" -> model of its stored vector, and
+chatcli's own keys (named by the key layout, redis_layout.py, nowhere else; on one Redis):
+    chatcli:recall:docs:{id}     hash: "m:<message id>" -> model of its stored vector, and
                                  "_n:<model>" -> how many of the session's messages have one
-    chatcli:recall:cursor:{id}   hash: model -> the place (transcript seq) up to which every
+    chatcli:recall:upto:{id}     hash: model -> the place (transcript seq) up to which every
                                  message has a vector of that model
     chatcli:recall:foreign:{id}  hash: Motörhead hash id -> "" (to embed), a model (embedded
                                  with it) or "=" (a duplicate, never served)
@@ -36,6 +37,8 @@ chatcli's own keys (all named by RecallKeys, nowhere else):
     chatcli:recall:log           stream of what changed in the vectors, so every process's
                                  in-memory index (recall_memory.py) follows exactly
     chatcli:recall:epoch         a random token: a Redis flushed under a process is noticed
+On a Redis Cluster the same keys carry the session's bucket as hash tag, the dirty set and
+the log are one per bucket, and there are no Motörhead hashes (the cluster layout's doc).
 
 Why these choices:
 - What is left to index is durable: the transcript (order set, transcript hash) against the
@@ -70,7 +73,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from chatcli.recall.ranking import indexed_text, query_terms
 from chatcli.server.recall_memory import Doc, Key, MemoryIndex
-from chatcli.server.redis_layout import KeyLayout, MotorheadLayout
+from chatcli.server.redis_layout import KeyLayout
 from chatcli.server.store import Entry, Found, ToEmbed
 
 if TYPE_CHECKING:
@@ -87,43 +90,12 @@ LOAD_BATCH = 50
 SEARCH_MARGIN = 10
 """Extra candidates fetched so hits dropped as stale still leave `limit` results."""
 INDEX = "motorhead"
+MOTORHEAD_PATTERN = "motorhead:*"
+"""Motörhead's long-term hashes (on one Redis only: the layout's `motorhead_long_term`)."""
 
 
-class RecallKeys:
-    """Every Redis key recall uses, in one place. The dirty sets come from the store's key
-    layout, since the append script marks them beside the session's own keys: on a cluster
-    they must be in the session's slot. (Recall itself runs on one Redis only so far: its
-    other keys are not hash-tagged.)"""
-
-    def __init__(self, layout: KeyLayout | None = None) -> None:
-        self.layout: KeyLayout = layout or MotorheadLayout()
-
-    def vector(self, session_id: str, message_id: str) -> str:
-        digest = hashlib.sha1(session_id.encode("utf-8")).hexdigest()[:16]
-        return f"motorhead:c{digest}.{message_id}"
-
-    def foreign_vector(self, motorhead_id: str) -> str:
-        return f"motorhead:{motorhead_id}"
-
-    def docs(self, session_id: str) -> str:
-        return f"chatcli:recall:{session_id}"
-
-    def cursor(self, session_id: str) -> str:
-        return f"chatcli:recall:cursor:{session_id}"
-
-    def foreign(self, session_id: str) -> str:
-        return f"chatcli:recall:foreign:{session_id}"
-
-    def dirty(self, session_id: str) -> str:
-        return self.layout.recall_dirty(session_id)
-
-    def dirty_sets(self) -> list[str]:
-        return self.layout.recall_dirty_sets()
-
-    log = "chatcli:recall:log"
-    epoch = "chatcli:recall:epoch"
-    vector_pattern = "motorhead:*"
-    foreign_pattern = "chatcli:recall:foreign:*"
+def _motorhead_hash(motorhead_id: str) -> str:
+    return f"motorhead:{motorhead_id}"
 
 
 _LINE_OF = """
@@ -312,22 +284,20 @@ class RedisRecall:
         client: Callable[[], redis.Redis],
         transcript_keys: TranscriptKeys,
         adopt: Callable[[str], Awaitable[None]],
-        transcript_pattern: str,
-        window_pattern: str,
-        keys: RecallKeys | None = None,
+        layout: KeyLayout,
     ) -> None:
         self._client = client
         self._transcript_keys = transcript_keys
         self._adopt = adopt
-        self._transcript_pattern = transcript_pattern
-        self._window_pattern = window_pattern
-        self.keys = keys or RecallKeys()
+        self.layout = layout
         self._reconciled: set[str] = set()
-        self._scan_cursor = 0
+        self._scan_cursors: dict[str, int] = {}
+        self._next_set = 0
         self._index = MemoryIndex()
         self._loaded: dict[str, _Loaded] = {}
         self._all_loaded = False
-        self._log_id: str | None = None
+        self._log_ids: dict[str, str] = {}
+        """Per change log, the last entry this process has applied."""
         self._epoch: bytes | None = None
         self._search_dims: int | None = None
         self._search_checked = False
@@ -352,7 +322,7 @@ class RedisRecall:
 
     def dirty_key(self, session_id: str) -> str:
         """The set the append script marks the session in, with its messages."""
-        return self.keys.dirty(session_id)
+        return self.layout.recall_dirty(session_id)
 
     # What is left to index
 
@@ -363,23 +333,23 @@ class RedisRecall:
         if model in self._reconciled:
             return
         client = self._client()
+        layout = self.layout
         seen: set[str] = set()
-        prefix = self._transcript_pattern[:-1]
-        async for raw in client.scan_iter(match=self._transcript_pattern, count=SCAN_BATCH):
-            seen.add(raw.decode("utf-8", "replace")[len(prefix) :])
-        window_prefix = self._window_pattern[:-1]
-        async for raw in client.scan_iter(match=self._window_pattern, count=SCAN_BATCH):
-            session_id = raw.decode("utf-8", "replace")[len(window_prefix) :]
+        async for raw in client.scan_iter(match=layout.transcript_pattern, count=SCAN_BATCH):
+            seen.add(layout.session_of_transcript(raw))
+        async for raw in client.scan_iter(match=layout.messages_pattern, count=SCAN_BATCH):
+            session_id = layout.session_of(raw)
             if session_id not in seen:
                 await self._adopt(session_id)
                 seen.add(session_id)
-        await self._adopt_motorhead(seen)
+        if layout.motorhead_long_term:
+            await self._adopt_motorhead(seen)
         ordered = sorted(seen)
         for start in range(0, len(ordered), SCAN_BATCH):
             batch = ordered[start : start + SCAN_BATCH]
             async with client.pipeline(transaction=False) as pipe:
                 for session_id in batch:
-                    pipe.sadd(self.keys.dirty(session_id), session_id)
+                    pipe.sadd(self.layout.recall_dirty(session_id), session_id)
                 await pipe.execute()
         self._reconciled.add(model)
 
@@ -402,7 +372,7 @@ class RedisRecall:
                 motorhead_id = key.decode("utf-8", "replace")[len("motorhead:") :]
                 found.setdefault(_text(session), []).append((motorhead_id, line))
 
-        async for key in client.scan_iter(match=self.keys.vector_pattern, count=SCAN_BATCH):
+        async for key in client.scan_iter(match=MOTORHEAD_PATTERN, count=SCAN_BATCH):
             batch.append(key)
             if len(batch) >= SCAN_BATCH:
                 await check(batch)
@@ -410,7 +380,7 @@ class RedisRecall:
         if batch:
             await check(batch)
         for session_id, hashes in found.items():
-            registered = await client.hgetall(self.keys.foreign(session_id))
+            registered = await client.hgetall(self.layout.recall_foreign(session_id))
             fresh = [(h, line) for h, line in hashes if h.encode() not in registered]
             if not fresh:
                 continue
@@ -420,12 +390,16 @@ class RedisRecall:
             async with client.pipeline(transaction=True) as pipe:
                 for motorhead_id, line in fresh:
                     duplicate = line in lines
-                    pipe.hset(self.keys.foreign(session_id), motorhead_id, "=" if duplicate else "")
+                    pipe.hset(
+                        self.layout.recall_foreign(session_id),
+                        motorhead_id,
+                        "=" if duplicate else "",
+                    )
                     if duplicate:
-                        pipe.hset(self.keys.foreign_vector(motorhead_id), "chatcli_dup", "1")
-                pipe.sadd(self.keys.dirty(session_id), session_id)
+                        pipe.hset(_motorhead_hash(motorhead_id), "chatcli_dup", "1")
+                pipe.sadd(self.layout.recall_dirty(session_id), session_id)
                 pipe.xadd(
-                    self.keys.log,
+                    self.layout.recall_log(session_id),
                     {"op": "x", "s": session_id, "ids": " ".join(h for h, _ in fresh)},
                     maxlen=LOG_LENGTH,
                     approximate=True,
@@ -434,7 +408,7 @@ class RedisRecall:
             sessions.add(session_id)
 
     async def _foreign_waiting(self, session_id: str, model: str) -> list[str]:
-        held = await self._client().hgetall(self.keys.foreign(session_id))
+        held = await self._client().hgetall(self.layout.recall_foreign(session_id))
         return [
             k.decode() for k, v in held.items() if v.decode("utf-8", "replace") not in ("=", model)
         ]
@@ -442,16 +416,32 @@ class RedisRecall:
     async def unindexed(self, model: str, limit: int) -> list[ToEmbed]:
         """Dirty sessions are walked in SSCAN order, resumed where the last call stopped,
         until `limit` messages are found; among those, messages without any vector come
-        first (across sessions beyond one call, "none first" is not promised)."""
+        first (across sessions beyond one call, "none first" is not promised). With several
+        dirty sets (a cluster's buckets), the empty ones are skipped in one round trip and
+        each call starts at the set the last one stopped in, so no bucket waits on another."""
         await self._reconcile(model)
         client = self._client()
         none: list[ToEmbed] = []
         other: list[ToEmbed] = []
         walked: set[str] = set()
-        for dirty in self.keys.dirty_sets():
-            cursor = self._scan_cursor
+        sets = self.layout.recall_dirty_sets()
+        if len(sets) > 1:
+            async with client.pipeline(transaction=False) as pipe:
+                for dirty in sets:
+                    pipe.scard(dirty)
+                sizes = await pipe.execute()
+            first = self._next_set % len(sets)
+            sets = [
+                d
+                for d, n in zip(
+                    sets[first:] + sets[:first], sizes[first:] + sizes[:first], strict=True
+                )
+                if n
+            ]
+        for dirty in sets:
+            cursor = self._scan_cursors.get(dirty, 0)
             wrapped = cursor == 0
-            while True:
+            while len(none) + len(other) < limit:
                 cursor, members = await client.sscan(dirty, cursor, count=100)
                 for raw in members:
                     session_id = raw.decode("utf-8", "replace")
@@ -461,20 +451,25 @@ class RedisRecall:
                     await self._walk(session_id, model, limit, none, other)
                     if len(none) + len(other) >= limit:
                         break
-                if len(none) + len(other) >= limit:
-                    break
                 if cursor == 0:
                     if wrapped:
                         break
                     wrapped = True  # began mid-set: the pass goes on from its start
-            self._scan_cursor = cursor
+            self._scan_cursors[dirty] = cursor
+            if len(none) + len(other) >= limit:
+                self._next_set = self.layout.recall_dirty_sets().index(dirty)
+                break
         return (none + other)[:limit]
 
     async def _walk(
         self, session_id: str, model: str, limit: int, none: list[ToEmbed], other: list[ToEmbed]
     ) -> None:
         _, transcript, order, _ = self._transcript_keys(session_id)
-        waiting = await self._foreign_waiting(session_id, model)
+        waiting = (
+            await self._foreign_waiting(session_id, model)
+            if self.layout.motorhead_long_term
+            else []
+        )
         more = 1
         found_none: list = []
         found_other: list = []
@@ -483,9 +478,9 @@ class RedisRecall:
                 keys=[
                     order,
                     transcript,
-                    self.keys.docs(session_id),
-                    self.keys.cursor(session_id),
-                    self.keys.dirty(session_id),
+                    self.layout.recall_docs(session_id),
+                    self.layout.recall_cursor(session_id),
+                    self.layout.recall_dirty(session_id),
                 ],
                 args=[model, limit, WALK_BUDGET, session_id, "1" if waiting else "0"],
             )
@@ -498,7 +493,7 @@ class RedisRecall:
             client = self._client()
             async with client.pipeline(transaction=False) as pipe:
                 for motorhead_id in waiting[: limit - len(other)]:
-                    pipe.hmget(self.keys.foreign_vector(motorhead_id), "role", "content")
+                    pipe.hmget(_motorhead_hash(motorhead_id), "role", "content")
                 rows = await pipe.execute()
             for motorhead_id, (role, content) in zip(waiting, rows, strict=False):
                 if content is None:
@@ -524,9 +519,9 @@ class RedisRecall:
                 stored += await self._script("add")(
                     keys=[
                         transcript,
-                        self.keys.docs(session_id),
-                        self.keys.log,
-                        *(self.keys.vector(session_id, i.message_id) for i, _ in own),
+                        self.layout.recall_docs(session_id),
+                        self.layout.recall_log(session_id),
+                        *(self.layout.recall_vector(session_id, i.message_id) for i, _ in own),
                     ],
                     args=args,
                 )
@@ -536,9 +531,9 @@ class RedisRecall:
                     args += [item.message_id, item.mark[1:], blob]
                 stored += await self._script("add_foreign")(
                     keys=[
-                        self.keys.foreign(session_id),
-                        self.keys.log,
-                        *(self.keys.foreign_vector(i.message_id) for i, _ in foreign),
+                        self.layout.recall_foreign(session_id),
+                        self.layout.recall_log(session_id),
+                        *(_motorhead_hash(i.message_id) for i, _ in foreign),
                     ],
                     args=args,
                 )
@@ -548,20 +543,23 @@ class RedisRecall:
         await self._reconcile(model)
         client = self._client()
         total = 0
-        for dirty in self.keys.dirty_sets():
-            sessions = [raw.decode("utf-8", "replace") for raw in await client.smembers(dirty)]
-            for start in range(0, len(sessions), SCAN_BATCH):
-                batch = sessions[start : start + SCAN_BATCH]
-                async with client.pipeline(transaction=False) as pipe:
-                    for session_id in batch:
-                        pipe.zcard(self._transcript_keys(session_id)[2])
-                        pipe.hget(self.keys.docs(session_id), f"_n:{model}")
-                        pipe.hvals(self.keys.foreign(session_id))
-                    rows = await pipe.execute()
-                for i in range(0, len(rows), 3):
-                    messages, indexed, foreign = rows[i : i + 3]
-                    total += max(0, int(messages) - int(indexed or 0))
-                    total += sum(1 for v in foreign if v.decode() not in ("=", model))
+        async with client.pipeline(transaction=False) as pipe:
+            for dirty in self.layout.recall_dirty_sets():
+                pipe.smembers(dirty)
+            members = await pipe.execute()
+        sessions = sorted({raw.decode("utf-8", "replace") for held in members for raw in held})
+        for start in range(0, len(sessions), SCAN_BATCH):
+            batch = sessions[start : start + SCAN_BATCH]
+            async with client.pipeline(transaction=False) as pipe:
+                for session_id in batch:
+                    pipe.zcard(self._transcript_keys(session_id)[2])
+                    pipe.hget(self.layout.recall_docs(session_id), f"_n:{model}")
+                    pipe.hvals(self.layout.recall_foreign(session_id))
+                rows = await pipe.execute()
+            for i in range(0, len(rows), 3):
+                messages, indexed, foreign = rows[i : i + 3]
+                total += max(0, int(messages) - int(indexed or 0))
+                total += sum(1 for v in foreign if v.decode() not in ("=", model))
         return total
 
     # Removal, called by RedisStore around its own writes
@@ -573,12 +571,12 @@ class RedisRecall:
         _, _, order, _ = self._transcript_keys(session_id)
         await self._script("forget")(
             keys=[
-                self.keys.docs(session_id),
-                self.keys.cursor(session_id),
+                self.layout.recall_docs(session_id),
+                self.layout.recall_cursor(session_id),
                 order,
-                self.keys.dirty(session_id),
-                self.keys.log,
-                *(self.keys.vector(session_id, m) for m in message_ids),
+                self.layout.recall_dirty(session_id),
+                self.layout.recall_log(session_id),
+                *(self.layout.recall_vector(session_id, m) for m in message_ids),
             ],
             args=[session_id, LOG_LENGTH, "1" if changed else "0", *message_ids],
         )
@@ -586,19 +584,21 @@ class RedisRecall:
     async def forget_session(self, session_id: str) -> None:
         """Every vector and Motörhead hash of the session goes (`clear`)."""
         client = self._client()
-        docs = await client.hkeys(self.keys.docs(session_id))
-        foreign = await client.hkeys(self.keys.foreign(session_id))
+        docs = await client.hkeys(self.layout.recall_docs(session_id))
+        foreign = await client.hkeys(self.layout.recall_foreign(session_id))
         vector_keys = [
-            self.keys.vector(session_id, raw.decode()[2:]) for raw in docs if raw.startswith(b"m:")
+            self.layout.recall_vector(session_id, raw.decode()[2:])
+            for raw in docs
+            if raw.startswith(b"m:")
         ]
-        vector_keys += [self.keys.foreign_vector(raw.decode()) for raw in foreign]
+        vector_keys += [_motorhead_hash(raw.decode()) for raw in foreign]
         await self._script("forget_session")(
             keys=[
-                self.keys.docs(session_id),
-                self.keys.cursor(session_id),
-                self.keys.foreign(session_id),
-                self.keys.dirty(session_id),
-                self.keys.log,
+                self.layout.recall_docs(session_id),
+                self.layout.recall_cursor(session_id),
+                self.layout.recall_foreign(session_id),
+                self.layout.recall_dirty(session_id),
+                self.layout.recall_log(session_id),
                 self._transcript_keys(session_id)[2],
                 *dict.fromkeys(vector_keys),
             ],
@@ -607,7 +607,7 @@ class RedisRecall:
 
     async def touched(self, session_id: str) -> None:
         """A fork or import wrote the session's transcript: index it."""
-        await self._client().sadd(self.keys.dirty(session_id), session_id)
+        await self._client().sadd(self.layout.recall_dirty(session_id), session_id)
 
     # Search
 
@@ -639,41 +639,61 @@ class RedisRecall:
 
     async def _refresh(self, session_id: str | None) -> None:
         """Bring the in-memory index up to what Redis holds for the session (None: all),
-        in one round trip when nothing changed."""
+        in one round trip when nothing changed. A session's changes are in its shard's log
+        (one log on one Redis, one per bucket on a cluster), so a search in one session
+        reads one log, and a search across all reads them all."""
         client = self._client()
+        layout = self.layout
+        logs = layout.recall_logs() if session_id is None else [layout.recall_log(session_id)]
         async with client.pipeline(transaction=False) as pipe:
-            pipe.get(self.keys.epoch)
-            pipe.xrange(self.keys.log, "-", "+", count=1)
-            if self._log_id is not None:
-                pipe.xrange(self.keys.log, f"({self._log_id}", "+")
-            else:
-                pipe.xrevrange(self.keys.log, "+", "-", count=1)
+            pipe.get(layout.recall_epoch)
+            for log in logs:
+                pipe.xrange(log, "-", "+", count=1)
+                held = self._log_ids.get(log)
+                if held is not None:
+                    pipe.xrange(log, f"({held}", "+")
+                else:
+                    pipe.xrevrange(log, "+", "-", count=1)
             if session_id is not None:
                 pipe.hget(self._transcript_keys(session_id)[1], "_next")
             else:
-                for dirty in self.keys.dirty_sets():
+                for dirty in layout.recall_dirty_sets():
                     pipe.smembers(dirty)
-            epoch, first, entries, *rest = await pipe.execute()
-        if self._log_id is None:
-            self._log_id = entries[0][0].decode() if entries else "0-0"
-            entries = []
-        gap = bool(first) and _after(first[0][0], self._log_id)
+            epoch, *replies = await pipe.execute()
+        heads = replies[0 : 2 * len(logs) : 2]
+        tails = replies[1 : 2 * len(logs) : 2]
+        rest = replies[2 * len(logs) :]
+        gap = False
+        for log, first, tail in zip(logs, heads, tails, strict=True):
+            held = self._log_ids.get(log)
+            if held is None:  # first read of this log: its newest entry is where we are
+                self._log_ids[log] = tail[0][0].decode() if tail else "0-0"
+                tail.clear()
+            elif first and _after(first[0][0], held):
+                gap = True  # trimmed past what this process has read
         if epoch is None or epoch != self._epoch or gap:
             if epoch is None:
-                await client.set(self.keys.epoch, secrets.token_hex(8), nx=True)
-                epoch = await client.get(self.keys.epoch)
+                await client.set(layout.recall_epoch, secrets.token_hex(8), nx=True)
+                epoch = await client.get(layout.recall_epoch)
             self._reset(epoch)
-            latest = await client.xrevrange(self.keys.log, "+", "-", count=1)
-            self._log_id = latest[0][0].decode() if latest else "0-0"
-            entries = []
+            async with client.pipeline(transaction=False) as pipe:
+                for log in logs:
+                    pipe.xrevrange(log, "+", "-", count=1)
+                latest = await pipe.execute()
+            for log, newest in zip(logs, latest, strict=True):
+                self._log_ids[log] = newest[0][0].decode() if newest else "0-0"
+            tails = []
         changed: set[str] = set()
         known: dict[str, int] = {}
-        log: list[tuple[str, str, list[str]]] = []
-        for entry_id, fields in entries:
-            self._log_id = entry_id.decode()
-            session = fields[b"s"].decode("utf-8", "replace")
-            log.append((fields[b"op"].decode(), session, fields[b"ids"].decode().split(" ")))
-            changed.add(session)
+        entries: list[tuple[str, str, list[str]]] = []
+        for log, tail in zip(logs, tails, strict=False):
+            for entry_id, fields in tail:
+                self._log_ids[log] = entry_id.decode()
+                session = fields[b"s"].decode("utf-8", "replace")
+                entries.append(
+                    (fields[b"op"].decode(), session, fields[b"ids"].decode().split(" "))
+                )
+                changed.add(session)
         if session_id is not None:
             if session_id not in self._loaded:
                 await self._load([session_id])
@@ -685,7 +705,7 @@ class RedisRecall:
             for members in rest:
                 changed |= {raw.decode("utf-8", "replace") for raw in members}
         await self._tail(changed & self._loaded.keys(), known)
-        for op, session, ids in log:
+        for op, session, ids in entries:
             if session in self._loaded:
                 await self._apply(op, session, ids)
 
@@ -694,16 +714,19 @@ class RedisRecall:
         self._index = MemoryIndex()
         self._loaded = {}
         self._all_loaded = False
-        self._log_id = None
+        self._log_ids = {}
 
     async def _load_all(self) -> None:
         """Every session with a transcript or with Motörhead hashes."""
         client = self._client()
+        layout = self.layout
         sessions: set[str] = set()
-        for pattern in (self._transcript_pattern, self.keys.foreign_pattern):
-            prefix = pattern[:-1]
+        async for raw in client.scan_iter(match=layout.transcript_pattern, count=SCAN_BATCH):
+            sessions.add(layout.session_of_transcript(raw))
+        if layout.motorhead_long_term:
+            pattern = layout.recall_foreign("*")
             async for raw in client.scan_iter(match=pattern, count=SCAN_BATCH):
-                sessions.add(raw.decode("utf-8", "replace")[len(prefix) :])
+                sessions.add(raw.decode("utf-8", "replace")[len(pattern) - 1 :])
         await self._load(sorted(sessions - self._loaded.keys()))
         self._all_loaded = True
 
@@ -715,8 +738,8 @@ class RedisRecall:
             async with client.pipeline(transaction=False) as pipe:
                 for session_id in batch:
                     pipe.hgetall(self._transcript_keys(session_id)[1])
-                    pipe.hkeys(self.keys.docs(session_id))
-                    pipe.hgetall(self.keys.foreign(session_id))
+                    pipe.hkeys(self.layout.recall_docs(session_id))
+                    pipe.hgetall(self.layout.recall_foreign(session_id))
                 rows = await pipe.execute()
             vectors: list[Key] = []
             for i, session_id in enumerate(batch):
@@ -736,9 +759,18 @@ class RedisRecall:
             await self._load_vectors(vectors)
 
     async def _load_vectors(self, keys: list[Key]) -> None:
+        by_shard: dict[int, list[Key]] = {}
+        for key in keys:  # one script touches one slot
+            by_shard.setdefault(self.layout.shard(key[0]), []).append(key)
+        for shard_keys in by_shard.values():
+            await self._load_vectors_of(shard_keys)
+
+    async def _load_vectors_of(self, keys: list[Key]) -> None:
         for start in range(0, len(keys), SCAN_BATCH):
             batch = keys[start : start + SCAN_BATCH]
-            flat = await self._script("vectors")(keys=[self.keys.vector(*key) for key in batch])
+            flat = await self._script("vectors")(
+                keys=[self.layout.recall_vector(*key) for key in batch]
+            )
             by_model: dict[bytes, tuple[list[Key], list[bytes]]] = {}
             for i, key in enumerate(batch):
                 model, vector = flat[2 * i], flat[2 * i + 1]
@@ -756,7 +788,7 @@ class RedisRecall:
         async with client.pipeline(transaction=False) as pipe:
             for motorhead_id in ids:
                 pipe.hmget(
-                    self.keys.foreign_vector(motorhead_id),
+                    _motorhead_hash(motorhead_id),
                     "role",
                     "content",
                     "chatcli_model",
@@ -844,9 +876,10 @@ class RedisRecall:
                 async with client.pipeline(transaction=False) as pipe:
                     for session_id in sessions:
                         _, transcript, order, window = self._transcript_keys(session_id)
-                        pipe.evalsha(
-                            script.sha, 3, transcript, order, window, *by_session[session_id]
-                        )
+                        pipe.execute_command(  # a cluster pipeline refuses pipe.evalsha
+                            "EVALSHA", script.sha, 3, transcript, order, window,
+                            *by_session[session_id],
+                        )  # fmt: skip
                     replies = await pipe.execute()
                 break
             except NoScriptError:
@@ -911,6 +944,8 @@ class RedisRecall:
         if self._search_checked:
             return self._search_dims
         self._search_checked = True
+        if not self.layout.motorhead_long_term:  # Motörhead's index is on one Redis only
+            return None
         client = self._client()
         try:
             names = await client.execute_command("FT._LIST")

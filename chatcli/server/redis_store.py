@@ -61,7 +61,7 @@ from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 from chatcli.errors import first_line
 from chatcli.server.errors import StoreUnavailable
 from chatcli.server.redis_layout import ClusterLayout, KeyLayout, MotorheadLayout
-from chatcli.server.redis_recall import RecallKeys, RedisRecall
+from chatcli.server.redis_recall import RedisRecall
 from chatcli.server.store import (
     ID_ALPHABET,
     ID_SEQ_DIGITS,
@@ -536,8 +536,30 @@ def _reports_unavailable(
             return await method(self, *args, **kwargs)
         except (RedisError, RedisClusterException, OSError) as exc:
             raise RedisUnavailable(self.display_url, first_line(exc)) from exc
+        except (AttributeError, TypeError) as exc:
+            if not lost_connection(exc):
+                raise
+            raise RedisUnavailable(self.display_url, "connection lost mid-command") from exc
 
     return call
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """redis-py's asyncio connection writing on a transport that was closed under it (a
+    failover's reset, a peer's RST) raises AttributeError or TypeError from its own or
+    asyncio's stream code instead of ConnectionError (redis-py #4287): seen here as 500s
+    in a cluster failover. Only an error whose innermost frame is in that code is one."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    where = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+    return (
+        "/redis/asyncio/" in where
+        or "/asyncio/streams.py" in where
+        or ("/asyncio/selector_events.py" in where)
+    )
 
 
 @dataclass(frozen=True)
@@ -708,13 +730,8 @@ class RedisStore:
             lambda: self._connection().client,
             self._transcript_keys,
             self._adopt,
-            transcript_pattern=self.layout.transcript("*"),
-            window_pattern=self.layout.messages_pattern,
-            keys=RecallKeys(self.layout),
+            self.layout,
         )
-        # Recall's own keys are not hash-tagged yet: on a cluster the dirty marks are kept
-        # (in each session's slot) but nothing indexes or searches.
-        self.long_term_memory = self._cluster is None
 
     def _connection(self) -> _Connection:
         """One pool per store; a new one only if the store moves to another event loop
@@ -827,8 +844,7 @@ class RedisStore:
 
     @_reports_unavailable
     async def delete(self, session_id: str, namespace: str | None) -> None:
-        if self.long_term_memory:
-            await self.recall.forget_session(session_id)
+        await self.recall.forget_session(session_id)
         layout = self.layout
         keys = [
             layout.messages(session_id),
@@ -840,8 +856,7 @@ class RedisStore:
             layout.epoch(session_id),
         ]
         await self._write(self._connection().delete, keys, [session_id, EPOCH_TTL_SECONDS])
-        if self.long_term_memory:
-            await self.recall.forget_session(session_id)
+        await self.recall.forget_session(session_id)
 
     @_reports_unavailable
     async def list_sessions(self, namespace: str | None, offset: int, limit: int) -> list[str]:
@@ -982,8 +997,7 @@ class RedisStore:
         self, session_id: str, message_id: str, content: str | None, token: str
     ) -> Entry | None:
         """Recall forgets the message before and after the change (redis_recall.py)."""
-        if self.long_term_memory:
-            await self.recall.forget(session_id, [message_id], changed=False)
+        await self.recall.forget(session_id, [message_id], changed=False)
         found = await self._write(
             self._connection().change,
             [*self._transcript_keys(session_id), self.layout.rebuild(session_id)],
@@ -998,8 +1012,7 @@ class RedisStore:
         )
         if found is None:
             return None
-        if self.long_term_memory:
-            await self.recall.forget(session_id, [message_id], changed=True)
+        await self.recall.forget(session_id, [message_id], changed=True)
         return _decode_entry(found)
 
     @_reports_unavailable

@@ -273,7 +273,6 @@ class IdRange:
 
 class SQLiteStore:
     name = "sqlite"
-    long_term_memory = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()

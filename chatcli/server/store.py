@@ -236,8 +236,6 @@ class Pending(Generic[M]):
 class Store(Protocol[M]):
     name: str
     """'sqlite' or 'redis', for the start-up line and logs."""
-    long_term_memory: bool
-    """Whether the store keeps recall's index (not yet on a Redis Cluster)."""
 
     async def append(
         self,

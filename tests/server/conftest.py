@@ -25,6 +25,8 @@ from chatcli.server.app import create_app
 from chatcli.server.embedding import EmbedderHandle
 from chatcli.server.http_limits import HttpLimits
 from chatcli.server.indexer import Indexer
+from chatcli.server.redis_layout import ClusterLayout, KeyLayout, MotorheadLayout
+from chatcli.server.redis_store import RedisStore, cluster_url
 from chatcli.server.store import Store
 from chatcli.server.threaded import ThreadedServer
 from tests.support.procs import RedisClusterServer, RedisServer
@@ -36,14 +38,42 @@ ALL_STORES = [*STORES, "redis-cluster"]
 WINDOW = 6
 BODY_LIMIT = 256 * 1024
 API_KEY = "test-key-1234"
-RECALL_STORES = ["sqlite", "redis"]
-"""The stores long-term memory runs on (Redis joins when its store implements recall)."""
+RECALL_STORES = ALL_STORES
+"""The stores long-term memory runs on: all of them."""
 RECALL_DATABASES = {"on": 22, "keyword": 23}
 """The Redis database of each kind of recall server (RECALL_TEST_DATABASE is the store
 contract test's)."""
 RECALL_TEST_DATABASE = 20
 TEST_EMBEDDING = "wordllama"
 """The packaged model the recall tests embed with: the fastest to load and to run."""
+
+
+@dataclass
+class RawRedis:
+    """What a Redis store holds, read past the server: a plain client and the store's layout."""
+
+    client: Any
+    """redis.Redis, or redis.cluster.RedisCluster on the cluster."""
+    layout: KeyLayout
+
+    @classmethod
+    def of(cls, store: RedisStore) -> RawRedis:
+        import redis
+        from redis.cluster import RedisCluster
+
+        plain = cluster_url(store.url)
+        client = redis.Redis.from_url(store.url) if plain is None else RedisCluster.from_url(plain)
+        return cls(client, store.layout)
+
+    def vector_hashes(self) -> list[dict[bytes, bytes]]:
+        """Every hash holding a vector: Motörhead's `motorhead:*`, or a cluster's own."""
+        layout = self.layout
+        pattern = (
+            "motorhead:*"
+            if isinstance(layout, MotorheadLayout)
+            else f"{layout.prefix}:{{*}}:vector:*"
+        )
+        return [self.client.hgetall(key) for key in self.client.scan_iter(match=pattern)]
 
 
 @dataclass
@@ -57,8 +87,8 @@ class Live:
     settings: ServerSettings
     db: Path | None = None
     """The SQLite file, on that store."""
-    redis_url: str | None = None
-    """The Redis database, on that store."""
+    redis: RawRedis | None = None
+    """The Redis data, on the Redis stores."""
 
     def new_id(self, prefix: str = "s") -> str:
         return f"{prefix}-{uuid.uuid4().hex[:12]}"
@@ -98,16 +128,18 @@ def open_store(
     kind: str, tmp: Path, request: pytest.FixtureRequest, database: int | None = None
 ) -> tuple[Store, Any]:
     """`database`: on Redis, a database of its own, emptied (recall's indexer walks every
-    session at start, and a recall test counts the backlog of all of them)."""
+    session at start, and a recall test counts the backlog of all of them); on the cluster,
+    a key prefix of its own."""
     if kind == "sqlite":
         from chatcli.server.sqlite_store import SQLiteStore
 
         path = tmp / "memory.db"
         return SQLiteStore(path), sqlite_fingerprint(path)
-    from chatcli.server.redis_store import RedisStore
-
     if kind == "redis-cluster":
         cluster: RedisClusterServer = request.getfixturevalue("redis_cluster_proc")
+        if database is not None:
+            layout = ClusterLayout(prefix=cluster.own_prefix(database))
+            return RedisStore(cluster.url, layout=layout), cluster_fingerprint(cluster)
         return RedisStore(cluster.url), cluster_fingerprint(cluster)
 
     redis_proc: RedisServer = request.getfixturevalue("redis_proc")
@@ -145,8 +177,8 @@ def live_server(
         httpx.Client(base_url=url, headers=headers) as client,
     ):
         db = tmp / "memory.db" if kind == "sqlite" else None
-        redis_url = getattr(store, "url", None) if kind == "redis" else None
-        yield Live(url, kind, client, fingerprint, settings, db, redis_url)
+        raw = RawRedis.of(store) if isinstance(store, RedisStore) else None
+        yield Live(url, kind, client, fingerprint, settings, db, raw)
 
 
 @pytest.fixture(scope="module", params=STORES)

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from chatcli.server.redis_recall import RecallKeys
+from chatcli.server.redis_layout import MotorheadLayout
 from chatcli.server.redis_store import RedisStore
 from chatcli.server.sqlite_store import SQLiteStore
 from chatcli.server.store import Message, Store
@@ -109,7 +109,9 @@ def test_every_message_is_indexed_exactly_once_across_a_sigkill(tmp_path: Path) 
 
 def redis_unindexed(client: redis.Redis, session_id: str) -> int:
     total = client.zcard(f"chatcli:order:{session_id}")
-    done = [f for f in client.hkeys(RecallKeys().docs(session_id)) if f.startswith(b"m:")]
+    done = [
+        f for f in client.hkeys(MotorheadLayout().recall_docs(session_id)) if f.startswith(b"m:")
+    ]
     return total - len(done)
 
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import redis as sync_redis
 
-from chatcli.server.redis_recall import WALK_BUDGET, RecallKeys
+from chatcli.server.redis_layout import MotorheadLayout
+from chatcli.server.redis_recall import WALK_BUDGET
 from chatcli.server.redis_store import RedisStore
 from chatcli.server.store import Message
 from tests.support.procs import RedisServer
@@ -87,13 +88,13 @@ def test_a_stored_vector_is_a_motorhead_hash_with_float32_little_endian_bytes(
         return (await store.transcript(s, 0, 10)).entries[0].id
 
     message_id = run(url, work)
-    held = raw.hgetall(RecallKeys().vector(s, message_id))
+    held = raw.hgetall(MotorheadLayout().recall_vector(s, message_id))
     assert held[b"session"] == s.encode()
     assert held[b"role"] == b"Human"
     assert held[b"content"] == b"hello there"
     assert held[b"vector"] == v.astype("<f4").tobytes()
     assert held[b"chatcli_model"] == MODEL.encode()
-    assert RecallKeys().vector(s, message_id).startswith("motorhead:")
+    assert MotorheadLayout().recall_vector(s, message_id).startswith("motorhead:")
 
 
 def test_a_motorhead_hash_is_searchable_by_keyword_before_it_is_re_embedded(
@@ -211,7 +212,7 @@ def test_forgetting_a_message_removes_its_hash(url: str, raw: sync_redis.Redis) 
         return entry.id
 
     message_id = run(url, work)
-    assert not raw.exists(RecallKeys().vector(s, message_id))
+    assert not raw.exists(MotorheadLayout().recall_vector(s, message_id))
 
 
 def test_a_hit_the_transcript_no_longer_holds_is_dropped_and_requeued(

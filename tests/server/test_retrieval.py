@@ -8,9 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 
-from chatcli.server.redis_recall import RecallKeys
 from tests.server.conftest import Live
 
 WAIT = 60.0
@@ -45,11 +43,11 @@ def wait_indexed(live: Live, session_id: str) -> None:
 
 def unembedded(live: Live, session_id: str) -> int:
     """The session's messages without a vector, as the store holds them."""
-    if live.redis_url is not None:
-        client = redis.Redis.from_url(live.redis_url)
-        total = client.zcard(f"chatcli:order:{session_id}")
-        done = [f for f in client.hkeys(RecallKeys().docs(session_id)) if f.startswith(b"m:")]
-        return total - len(done)
+    if live.redis is not None:
+        client, layout = live.redis.client, live.redis.layout
+        total = client.zcard(layout.order(session_id))
+        held = client.hkeys(layout.recall_docs(session_id))
+        return total - sum(1 for field in held if field.startswith(b"m:"))
     with sqlite3.connect(live_db(live)) as conn:
         return conn.execute(
             "SELECT count(*) FROM recall WHERE session_id = ? AND vector IS NULL", (session_id,)
@@ -57,10 +55,10 @@ def unembedded(live: Live, session_id: str) -> int:
 
 
 def recall_rows(live: Live, session_id: str) -> int:
-    """Messages the store's recall index holds for the session (Redis: its motorhead:*
-    hashes)."""
-    if live.redis_url is not None:
-        return len(motorhead_hashes(live, session_id))
+    """Messages the store's recall index holds for the session (Redis: its vector hashes,
+    Motörhead's motorhead:* on one Redis)."""
+    if live.redis is not None:
+        return len(vector_hashes(live, session_id))
     with sqlite3.connect(live_db(live)) as conn:
         return conn.execute(
             "SELECT count(*) FROM recall WHERE session_id = ?", (session_id,)
@@ -69,18 +67,17 @@ def recall_rows(live: Live, session_id: str) -> int:
 
 def keyword_entries(live: Live, word: str) -> int:
     """Keyword entries holding `word` (Redis keeps none of its own: the hashes' content)."""
-    if live.redis_url is not None:
-        return sum(1 for h in motorhead_hashes(live, None) if word in h[b"content"].decode())
+    if live.redis is not None:
+        return sum(1 for h in vector_hashes(live, None) if word in h[b"content"].decode())
     with sqlite3.connect(live_db(live)) as conn:
         return conn.execute(
             "SELECT count(*) FROM recall_fts WHERE recall_fts MATCH ?", (word,)
         ).fetchone()[0]
 
 
-def motorhead_hashes(live: Live, session_id: str | None) -> list[dict[bytes, bytes]]:
-    assert live.redis_url is not None
-    client = redis.Redis.from_url(live.redis_url)
-    held = [client.hgetall(key) for key in client.scan_iter(match="motorhead:*")]
+def vector_hashes(live: Live, session_id: str | None) -> list[dict[bytes, bytes]]:
+    assert live.redis is not None
+    held = live.redis.vector_hashes()
     return [h for h in held if session_id is None or h[b"session"] == session_id.encode()]
 
 

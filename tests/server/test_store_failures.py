@@ -13,7 +13,7 @@ import httpx
 
 from chatcli.config import ServerSettings
 from chatcli.server.app import create_app
-from chatcli.server.redis_store import RedisStore
+from chatcli.server.redis_store import RedisStore, lost_connection
 from chatcli.server.sqlite_store import SQLiteStore
 from chatcli.server.store import Store
 from chatcli.server.threaded import ThreadedServer
@@ -141,3 +141,24 @@ def test_the_sqlite_503_does_not_name_the_file(tmp_path: Path) -> None:
     assert response.status_code == 503
     assert str(path) not in response.text
     assert "memory.db" not in response.text
+
+
+def raised_in(filename: str) -> BaseException:
+    """An AttributeError whose innermost frame is code compiled as `filename`."""
+    namespace: dict = {}
+    exec(compile("def write(w):\n    w.writelines([])\n", filename, "exec"), namespace)
+    try:
+        namespace["write"](None)
+    except AttributeError as exc:
+        return exc
+    raise AssertionError("no error raised")
+
+
+def test_a_transport_closed_under_redis_pys_connection_counts_as_redis_unavailable() -> None:
+    exc = raised_in("/venv/site-packages/redis/asyncio/connection.py")
+    assert lost_connection(exc)
+
+
+def test_an_attribute_error_in_chatclis_own_code_is_not_taken_for_alost_connection() -> None:
+    exc = raised_in("/repo/chatcli/server/redis_store.py")
+    assert not lost_connection(exc)

@@ -308,6 +308,18 @@ class RedisClusterServer:
         for node in self.masters():
             redis.Redis(port=node.port).flushall()
 
+    def own_prefix(self, number: int) -> str:
+        """A key prefix of its own, emptied: the cluster's counterpart of
+        `RedisServer.own_database` (a cluster has one database), for a ClusterLayout."""
+        import redis
+
+        prefix = f"t{number}"
+        for node in self.masters():
+            client = redis.Redis(port=node.port)
+            for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+                client.delete(key)
+        return prefix
+
 
 @contextlib.contextmanager
 def redis_cluster() -> Iterator[RedisClusterServer]:
