@@ -4,9 +4,11 @@ A POST only calls `after_append`, which schedules work and returns; the LLM runs
 a task of this process. Safety comes from the store, not from timing: the store's lock
 keeps one compaction per session across processes and replicas, and `pending` /
 `commit_summary` remove exactly the messages that were summarized, whatever was posted or
-deleted meanwhile. A failed LLM call changes nothing and is retried with backoff; a
-process that dies mid-summary leaves the messages in place for `start()` (here or in
-another replica) to pick up.
+deleted meanwhile. A failed LLM call changes nothing and is retried with backoff (doubling
+up to a minute; the first summary that goes through wakes the other sessions' jobs, so an
+outage's end is seen within one retry, not one backoff per session); a process that dies
+mid-summary leaves the messages in place for `start()` (here or in another replica) to
+pick up.
 
 The same job rebuilds a session's summary when a message it covered was edited or deleted
 (the store keeps a persistent stale mark): under the same lock, so one rebuild or
@@ -100,6 +102,8 @@ class _Job:
     again: bool = False
     """A POST arrived while the job ran: look at the session once more before finishing."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    retry: asyncio.Event = field(default_factory=asyncio.Event)
+    """Another session's summary just succeeded: a job backing off retries at once."""
 
 
 class Compactor:
@@ -110,6 +114,7 @@ class Compactor:
         summarizer: Summarizer | None,
         *,
         lock_ttl: float = LOCK_TTL,
+        first_backoff: float = FIRST_BACKOFF,
         max_backoff: float = 60.0,
     ) -> None:
         self.store = store
@@ -117,6 +122,7 @@ class Compactor:
         self.keep = window // 2
         self.summarizer = summarizer
         self.lock_ttl = lock_ttl
+        self.first_backoff = min(first_backoff, max_backoff)
         self.max_backoff = max_backoff
         self.owner = f"compactor-{uuid.uuid4().hex}"
         self._jobs: dict[str, _Job] = {}
@@ -210,12 +216,12 @@ class Compactor:
 
     async def _run(self, session_id: str, job: _Job) -> None:
         """Compact until the session is within the window; the only task for this session here."""
-        first_backoff = min(FIRST_BACKOFF, self.max_backoff)
-        backoff = first_backoff
+        backoff = self.first_backoff
         try:
             while True:
                 job.again = False
                 job.wake.clear()
+                job.retry.clear()  # a success from now on, even during this try, wakes it
                 try:
                     outcome = await self._compact_once(session_id)
                 except asyncio.CancelledError:
@@ -228,11 +234,12 @@ class Compactor:
                         backoff,
                     )
                     self.observer.summary_failed(isinstance(exc, StoreUnavailable))
-                    await asyncio.sleep(backoff)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(job.retry.wait(), backoff)
                     backoff = min(backoff * 2, self.max_backoff)
                     self.observer.summary_retried()
                     continue
-                backoff = first_backoff
+                backoff = self.first_backoff
                 if outcome is Outcome.LOCKED:
                     # Someone else compacts it, or died holding the lock: look again when
                     # the lock must have expired, or sooner when a POST hints there is work.
@@ -276,12 +283,19 @@ class Compactor:
                     return Outcome.LOCKED
                 if await self.store.commit_summary(pending, summary, tokens):
                     self.observer.summarized(tokens)
+                    self._retry_backed_off()
             finally:
                 self._summarizing -= 1
                 self._report()
                 await self.store.unlock(session_id, self.owner)
             over = await self.store.count(session_id) > self.window
             return Outcome.AGAIN if over else Outcome.DONE
+
+    def _retry_backed_off(self) -> None:
+        """A summary went through, so the LLM and the store answer again: jobs waiting out
+        a backoff (up to a minute after a long outage) try now instead."""
+        for job in self._jobs.values():
+            job.retry.set()
 
     async def _rebuild_holding_lock(self, session_id: str) -> None:
         """The summary afresh from every summarized message; not committed when the

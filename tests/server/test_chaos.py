@@ -27,11 +27,12 @@ from tests.support.summaries import serve_env
 
 WINDOW = 4
 SUMMARY = "They talked about numbers."
-WAIT = 60.0
+WAIT = 90.0
+"""Beyond the outage's last backoff (32 s, then up to the 60 s cap)."""
 OWN_DB = 14
-OUTAGE = 20.0
-"""Long enough for the compactor's backoff to double five times (0.5 s to 8 s) while writes
-keep arriving; a minute behaves the same with a longer wait after, up to the 60 s cap."""
+OUTAGE = 60.0
+"""A minute, as the issue asks: the compactor's backoff doubles from 0.5 s to 32 s while
+writes keep arriving; the first summary after it wakes every other session's job."""
 
 
 wait_until = partial(waiting.wait_until, timeout=WAIT, poll=0.05)

@@ -117,7 +117,11 @@ def make_live(
     stack = contextlib.ExitStack()
 
     def make(
-        api: str = "chat", stream: bool = False, lock_ttl: float = 30.0, max_backoff: float = 1.0
+        api: str = "chat",
+        stream: bool = False,
+        lock_ttl: float = 30.0,
+        max_backoff: float = 1.0,
+        first_backoff: float = 0.5,
     ) -> CompactingServer:
         llm = LLMSettings(
             provider="openai", base_url=scripted_llm.base_url, api_key="test", api=api,
@@ -125,8 +129,9 @@ def make_live(
         )  # fmt: skip
         store = open_store(store_kind, tmp_path, compaction_redis_url)
         compactor = Compactor(
-            store, WINDOW, LLMSummarizer(llm), lock_ttl=lock_ttl, max_backoff=max_backoff
-        )
+            store, WINDOW, LLMSummarizer(llm), lock_ttl=lock_ttl, first_backoff=first_backoff,
+            max_backoff=max_backoff,
+        )  # fmt: skip
         return stack.enter_context(live_server(store, compactor))
 
     with stack:
@@ -282,6 +287,22 @@ def test_a_failed_summary_loses_nothing_and_is_retried_until_it_succeeds(
     memory = live.memory(session)
     assert memory["context"] == SUMMARY
     assert contents(memory) == list(reversed(posted))[: WINDOW // 2]
+
+
+def test_a_summary_that_goes_through_wakes_a_session_backing_off(
+    make_live: Callable[..., CompactingServer], scripted_llm: ScriptedOpenAI
+) -> None:
+    failing = 10_000
+    scripted_llm.fail_next = failing
+    scripted_llm.responder = lambda prompt: SUMMARY
+    live = make_live(first_backoff=3600.0, max_backoff=3600.0)
+    waiting = new_session()
+    post_over_the_window(live, waiting)
+    # The OpenAI client retries once by itself; then the job backs off for an hour.
+    wait_until(lambda: scripted_llm.fail_next <= failing - 2, "the first summary failing")
+    scripted_llm.fail_next = 0
+    post_over_the_window(live, new_session())
+    wait_until(lambda: live.memory(waiting)["context"] == SUMMARY, "the waiting session's summary")
 
 
 def test_a_delete_during_a_summary_does_not_bring_the_session_back(
