@@ -10,8 +10,9 @@ Prints, in one run:
      session, next to GET /memory on the same server (the cheapest route: the floor any
      route pays), with the server process's resident memory after the measurement;
   3. POST /memory p50/p99 with long-term memory off, on without an indexer (the cost of the
-     keyword entries written in the append) and on with the indexer embedding meanwhile
-     (sharing the process's GIL and cores), alternated twice.
+     keyword entries written in the append), on with the indexer embedding meanwhile in the
+     server's process (the embedded server's way: sharing its GIL and cores) and in a worker
+     process (`chatcli serve`'s way), alternated twice.
 
 The server is the real app under uvicorn on loopback (ThreadedServer), in this process, with
 one sequential keep-alive client; the machine's two cores are shared, so read the figures
@@ -92,8 +93,10 @@ def open_store(target: Target) -> Store:
     return RedisStore(target) if isinstance(target, str) else SQLiteStore(target)
 
 
-def embedder_for(kind: str) -> EmbedderHandle:
-    return EmbedderHandle.from_settings(Settings(server=ServerSettings(embedding=kind)))
+def embedder_for(kind: str, batch_process: bool = False) -> EmbedderHandle:
+    """`batch_process`: the indexer's batches in a worker process, as `chatcli serve` has it."""
+    settings = Settings(server=ServerSettings(embedding=kind))
+    return EmbedderHandle.from_settings(settings, batch_process=batch_process)
 
 
 async def fill(path: Target, sessions: int, per_session: int, seed: int = 1) -> None:
@@ -214,14 +217,16 @@ def post_section(tmp: Targets, kind: str, posts: int) -> None:
     print("POST /memory (2 messages each), long-term memory on vs off, alternated:")
     embedder = embedder_for(kind)
     rng = random.Random(11)
+    in_worker = embedder_for(kind, batch_process=True)
     modes = [
         ("off", None, False),
         ("on, keyword entries only (no indexer)", embedder, False),
-        ("on, indexer embedding meanwhile", embedder, True),
+        ("on, indexer embedding in this process", embedder, True),
+        ("on, indexer embedding in a worker (serve)", in_worker, True),
     ]
     for attempt in range(2):
-        for label, handle, indexing in modes:
-            path = tmp.next(f"post-{attempt}-{label[:6]}-{indexing}")
+        for number, (label, handle, indexing) in enumerate(modes):
+            path = tmp.next(f"post-{attempt}-{number}")
             with (
                 server(path, handle, indexer=indexing) as url,
                 httpx.Client(base_url=url) as client,
@@ -239,6 +244,8 @@ def post_section(tmp: Targets, kind: str, posts: int) -> None:
                     )
                     for i in range(posts)
                 ]
+                if handle is not None and indexing:
+                    asyncio.run(handle.embed_batch(["warm up"]))  # the worker, started
                 timed(client, body[:20])
                 line(f"{label} (round {attempt + 1})", timed(client, body))
 

@@ -35,6 +35,9 @@ BATCH = 64
 enough that the lock is refreshed (and a stop takes effect) often."""
 POLL_SECONDS = 2.0
 """How often an idle indexer looks for messages other processes wrote."""
+SETTLE_SECONDS = 0.2
+"""How long a woken indexer lets writes gather before it looks: under a stream of POSTs it
+then works in batches a few times a second instead of one round of store calls per POST."""
 LOCK_TTL = 60.0
 """How long a dead indexer keeps the others from the backlog."""
 PROGRESS_SECONDS = 10.0
@@ -74,12 +77,14 @@ class Indexer:
         batch: int = BATCH,
         poll: float = POLL_SECONDS,
         lock_ttl: float = LOCK_TTL,
+        settle: float = SETTLE_SECONDS,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.batch = batch
         self.poll = poll
         self.lock_ttl = lock_ttl
+        self.settle = settle
         self.owner = f"indexer-{uuid.uuid4().hex}"
         self.observer: IndexingObserver = Unobserved()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -117,6 +122,7 @@ class Indexer:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await asyncio.to_thread(self.embedder.close)
 
     async def _run(self) -> None:
         backoff = 1.0
@@ -140,6 +146,7 @@ class Indexer:
                 wait, backoff = backoff, min(backoff * 2, MAX_BACKOFF)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+                await asyncio.sleep(self.settle)
 
     async def index_now(
         self, progress: Progress | None = None, waiting: Callable[[], None] | None = None
@@ -175,7 +182,7 @@ class Indexer:
             if batch == previous:
                 break  # nothing of the last batch was stored: not ours to index
             previous = batch
-            name, vectors = await self.embedder.embed([item.text for item in batch])
+            name, vectors = await self.embedder.embed_batch([item.text for item in batch])
             if not await self.store.refresh_lock(INDEXER_LOCK, self.owner, self.lock_ttl):
                 log.warning("lost the recall indexing lock; another indexer goes on")
                 break
@@ -206,9 +213,10 @@ class Indexer:
         return done
 
 
-def build_indexer(store: Store, settings: Settings) -> Indexer | None:
+def build_indexer(store: Store, settings: Settings, worker_process: bool = False) -> Indexer | None:
     """The indexer long-term memory needs, or None when it is off; its model is opened on
-    first use (EmbedderHandle.warm opens it sooner)."""
+    first use (EmbedderHandle.warm opens it sooner). `worker_process`: its batches are
+    embedded in a worker process (`chatcli serve`; the embedded server keeps one process)."""
     if not settings.server.long_term_memory:
         return None
-    return Indexer(store, EmbedderHandle.from_settings(settings))
+    return Indexer(store, EmbedderHandle.from_settings(settings, batch_process=worker_process))

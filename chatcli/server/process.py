@@ -48,7 +48,7 @@ def build_server(
     compactor = build_compactor(store, settings, worker_processes=True)
     if compactor is not None:
         warm_summarizer(compactor.summarizer)
-    indexer = build_indexer(store, settings)
+    indexer = build_indexer(store, settings, worker_process=True)
     if indexer is not None:
         warm_embedder(indexer.embedder)
     app = create_app(

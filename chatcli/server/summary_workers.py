@@ -10,16 +10,15 @@ request path's GIL. Both are a `chatcli.server.summary.Summarizer`.
 from __future__ import annotations
 
 import asyncio
-import os
 import queue
 import signal
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from chatcli.errors import ChatcliError, LLMError
+from chatcli.server import spawned
 from chatcli.server.store import Message
 from chatcli.server.summary import (
     SUMMARY_MAX_TOKENS,
@@ -170,19 +169,8 @@ class _Worker:
     """One spawned process and our end of its pipe; it serves one request at a time."""
 
     def __init__(self, settings: LLMSettings) -> None:
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")
-        self.conn, child = context.Pipe()
-        self.process: BaseProcess = context.Process(
-            target=_serve_requests,
-            args=(settings, child, os.getpid()),
-            name="chatcli-summarizer",
-            daemon=True,
-        )
-        self.process.start()
-        # Our copy of the child's end closed, a dead worker is an EOF on ours.
-        child.close()
+        self.process: BaseProcess
+        self.process, self.conn = spawned.start(_serve_requests, settings, "chatcli-summarizer")
 
     def ask(self, request: _Request) -> Any:
         try:
@@ -195,14 +183,7 @@ class _Worker:
         return value
 
     def stop(self) -> None:
-        if self.process.is_alive():
-            self.process.terminate()
-        self.process.join(5)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.conn.close()
-        self.process.close()
+        spawned.stop(self.process, self.conn)
 
 
 class ProcessSummarizer:
@@ -305,7 +286,7 @@ def _serve_requests(settings: LLMSettings, conn: Connection, server_pid: int) ->
     """
     # Ctrl-C reaches the whole process group: the server stops its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with, args=(server_pid,), daemon=True).start()
+    spawned.end_with_server(server_pid)
     model = SummaryModel(settings)
     while True:
         try:
@@ -327,10 +308,3 @@ def _serve_requests(settings: LLMSettings, conn: Connection, server_pid: int) ->
             conn.send(answer)
         except (OSError, ValueError):
             return
-
-
-def _exit_with(server_pid: int) -> None:
-    """A worker busy in an LLM call does not read its pipe; this ends it with its server."""
-    while os.getppid() == server_pid:
-        time.sleep(0.5)
-    os._exit(0)
