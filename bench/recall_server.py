@@ -276,7 +276,7 @@ def main() -> None:
         print(f"Store: {args.store}")
         if not args.latency_only:
             throughput_section(root, args.embedding, 2000 if args.quick else 10_000, 200)
-            post_section(root, args.embedding, 100 if args.quick else 500)
+            post_section(root, args.embedding, 100 if args.quick else 2000)
         print(f"Latency ({args.embedding} embeddings, exact dense search, FTS5 BM25, fused):")
         latency_section(root, args.embedding, sizes, queries)
 

@@ -16,6 +16,7 @@ batch; the batch it was computing fails, and the indexer retries it.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Sequence
@@ -23,6 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from chatcli.recall.errors import EmbedderError
 from chatcli.server import spawned
+
+NICENESS = 10
+"""Where the cores are busy, the OS serves the server's requests before the backlog."""
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -126,6 +130,7 @@ def _serve_batches(settings: Settings, conn: Connection, server_pid: int) -> Non
     does not reliably survive pickling)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
     spawned.end_with_server(server_pid)
+    os.nice(NICENESS)
     from chatcli.recall.open import open_embedder
 
     try:
