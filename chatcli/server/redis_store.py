@@ -536,7 +536,7 @@ def _reports_unavailable(
             return await method(self, *args, **kwargs)
         except (RedisError, RedisClusterException, OSError) as exc:
             raise RedisUnavailable(self.display_url, first_line(exc)) from exc
-        except (AttributeError, TypeError) as exc:
+        except (AttributeError, TypeError, RuntimeError) as exc:
             if not lost_connection(exc):
                 raise
             raise RedisUnavailable(self.display_url, "connection lost mid-command") from exc
@@ -546,20 +546,22 @@ def _reports_unavailable(
 
 def lost_connection(exc: BaseException) -> bool:
     """redis-py's asyncio connection writing on a transport that was closed under it (a
-    failover's reset, a peer's RST) raises AttributeError or TypeError from its own or
-    asyncio's stream code instead of ConnectionError (redis-py #4287): seen here as 500s
-    in a cluster failover. Only an error whose innermost frame is in that code is one."""
+    failover's reset, a peer's RST) raises what the transport raises instead of
+    ConnectionError (redis-py #4287): asyncio's AttributeError or TypeError, uvloop's
+    RuntimeError ("the handler is closed"); seen here as 500s in a cluster failover. It is
+    one only if it passed through redis-py's asyncio code and was raised there, in
+    asyncio's transports or in uvloop."""
+    where: list[str] = []
     tb = exc.__traceback__
-    if tb is None:
-        return False
-    while tb.tb_next is not None:
+    while tb is not None:
+        where.append(tb.tb_frame.f_code.co_filename.replace("\\", "/"))
         tb = tb.tb_next
-    where = tb.tb_frame.f_code.co_filename.replace("\\", "/")
-    return (
-        "/redis/asyncio/" in where
-        or "/asyncio/streams.py" in where
-        or ("/asyncio/selector_events.py" in where)
-    )
+    if not where or not any(REDIS_ASYNCIO in name for name in where):
+        return False
+    return any(part in where[-1] for part in (REDIS_ASYNCIO, "/asyncio/", "uvloop"))
+
+
+REDIS_ASYNCIO = "/redis/asyncio/"
 
 
 @dataclass(frozen=True)

@@ -143,22 +143,38 @@ def test_the_sqlite_503_does_not_name_the_file(tmp_path: Path) -> None:
     assert "memory.db" not in response.text
 
 
-def raised_in(filename: str) -> BaseException:
-    """An AttributeError whose innermost frame is code compiled as `filename`."""
-    namespace: dict = {}
-    exec(compile("def write(w):\n    w.writelines([])\n", filename, "exec"), namespace)
+def raised_in(*filenames: str, error: type[Exception] = AttributeError) -> BaseException:
+    """An `error` raised in code compiled as the last of `filenames`, called through code
+    compiled as each of the ones before it."""
+    namespace: dict = {"error": error}
+    exec(compile("def call(w):\n    raise error('closed')\n", filenames[-1], "exec"), namespace)
+    for filename in reversed(filenames[:-1]):
+        inner = namespace["call"]
+        namespace = {"inner": inner}
+        exec(compile("def call(w):\n    inner(w)\n", filename, "exec"), namespace)
     try:
-        namespace["write"](None)
-    except AttributeError as exc:
+        namespace["call"](None)
+    except error as exc:
         return exc
     raise AssertionError("no error raised")
 
 
+REDIS_CONNECTION = "/venv/site-packages/redis/asyncio/connection.py"
+
+
 def test_a_transport_closed_under_redis_pys_connection_counts_as_redis_unavailable() -> None:
-    exc = raised_in("/venv/site-packages/redis/asyncio/connection.py")
+    assert lost_connection(raised_in(REDIS_CONNECTION))
+
+
+def test_uvloops_closed_handler_under_redis_pys_connection_counts_as_redis_unavailable() -> None:
+    exc = raised_in(REDIS_CONNECTION, "uvloop/handles/stream.pyx", error=RuntimeError)
     assert lost_connection(exc)
 
 
-def test_an_attribute_error_in_chatclis_own_code_is_not_taken_for_alost_connection() -> None:
-    exc = raised_in("/repo/chatcli/server/redis_store.py")
+def test_an_attribute_error_in_chatclis_own_code_is_not_taken_for_a_lost_connection() -> None:
+    assert not lost_connection(raised_in("/repo/chatcli/server/redis_store.py"))
+
+
+def test_an_asyncio_error_that_never_passed_through_redis_py_is_not_a_lost_connection() -> None:
+    exc = raised_in("/repo/chatcli/server/app.py", "/usr/lib/python3/asyncio/streams.py")
     assert not lost_connection(exc)
