@@ -25,9 +25,6 @@ from typing import TYPE_CHECKING, Any
 from chatcli.recall.errors import EmbedderError
 from chatcli.server import spawned
 
-NICENESS = 10
-"""Where the cores are busy, the OS serves the server's requests before the backlog."""
-
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
     from multiprocessing.process import BaseProcess
@@ -35,6 +32,9 @@ if TYPE_CHECKING:
     import numpy as np
 
     from chatcli.config import Settings
+
+NICENESS = 10
+"""Where the cores are busy, the OS serves the server's requests before the backlog."""
 
 
 class _Worker:

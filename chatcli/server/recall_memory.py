@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,7 +97,9 @@ class MemoryIndex:
             column.ensure(end)
         numbers: list[int] = []
         lengths: list[int] = []
-        postings = self._postings
+        term_ids: dict[str, int] = {}
+        flat_ids: list[int] = []
+        flat_slots: list[int] = []
         for slot, doc in enumerate(docs, start):
             self.docs.append(doc)
             self.slot_of[doc.key] = slot
@@ -111,17 +112,37 @@ class MemoryIndex:
             terms = text_terms(doc.text)
             numbers.append(number)
             lengths.append(len(terms))
-            for term, count in Counter(terms).items():
-                held = postings.get(term)
-                if held is None:
-                    held = postings[term] = (array("i"), array("i"))
-                held[0].append(slot)
-                held[1].append(count)
+            flat_ids += [term_ids.setdefault(term, len(term_ids)) for term in terms]
+            flat_slots += [slot] * len(terms)
+        self._post(list(term_ids), flat_ids, flat_slots)
         self._session.data[start:end] = numbers
         self._length.data[start:end] = lengths
         self._alive.data[start:end] = True
         self._total_length += sum(lengths)
         self._living += len(docs)
+
+    def _post(self, terms: list[str], ids: list[int], slots: list[int]) -> None:
+        """Append one posting (slot, count) per distinct (term id, slot) pair, counted by
+        numpy: a bulk load (a 100k-message session) spends its time in one sort rather than
+        in a Counter per message."""
+        if not ids:
+            return
+        pairs = (np.array(ids, np.int64) << 32) | np.array(slots, np.int64)
+        unique, counts = np.unique(pairs, return_counts=True)
+        owners = unique >> 32
+        posted = (unique & 0xFFFFFFFF).astype(np.int32)
+        tfs = counts.astype(np.int32)
+        bounds = np.flatnonzero(np.diff(owners)) + 1
+        starts = [0, *bounds.tolist()]
+        ends = [*bounds.tolist(), len(unique)]
+        postings = self._postings
+        for first, last in zip(starts, ends, strict=True):
+            term = terms[int(owners[first])]
+            held = postings.get(term)
+            if held is None:
+                held = postings[term] = (array("i"), array("i"))
+            held[0].frombytes(posted[first:last].tobytes())
+            held[1].frombytes(tfs[first:last].tobytes())
 
     def has_vector(self, key: Key, model: str) -> bool:
         slot = self.slot_of.get(key)

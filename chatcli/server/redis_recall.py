@@ -424,20 +424,17 @@ class RedisRecall:
         none: list[ToEmbed] = []
         other: list[ToEmbed] = []
         walked: set[str] = set()
-        sets = self.layout.recall_dirty_sets()
-        if len(sets) > 1:
+        every = self.layout.recall_dirty_sets()
+        sets = every
+        if len(every) > 1:
             async with client.pipeline(transaction=False) as pipe:
-                for dirty in sets:
+                for dirty in every:
                     pipe.scard(dirty)
                 sizes = await pipe.execute()
-            first = self._next_set % len(sets)
-            sets = [
-                d
-                for d, n in zip(
-                    sets[first:] + sets[:first], sizes[first:] + sizes[:first], strict=True
-                )
-                if n
-            ]
+            first = self._next_set % len(every)
+            order = every[first:] + every[:first]
+            counts = sizes[first:] + sizes[:first]
+            sets = [dirty for dirty, n in zip(order, counts, strict=True) if n]
         for dirty in sets:
             cursor = self._scan_cursors.get(dirty, 0)
             wrapped = cursor == 0
@@ -457,7 +454,7 @@ class RedisRecall:
                     wrapped = True  # began mid-set: the pass goes on from its start
             self._scan_cursors[dirty] = cursor
             if len(none) + len(other) >= limit:
-                self._next_set = self.layout.recall_dirty_sets().index(dirty)
+                self._next_set = every.index(dirty)
                 break
         return (none + other)[:limit]
 
