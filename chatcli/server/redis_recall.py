@@ -320,10 +320,6 @@ class RedisRecall:
             )
         return self._scripts[1][name]
 
-    def dirty_key(self, session_id: str) -> str:
-        """The set the append script marks the session in, with its messages."""
-        return self.layout.recall_dirty(session_id)
-
     # What is left to index
 
     async def _reconcile(self, model: str) -> None:
