@@ -173,7 +173,9 @@ class MemoryIndex:
         matrix, has = held
         need = int(slots.max()) + 1
         if need > len(matrix):
-            grown = np.zeros((max(need, 2 * len(matrix)), matrix.shape[1]), np.float32)
+            # to every slot at once: a bulk load then copies the matrix once, not log(n) times
+            rows_now = max(need, 2 * len(matrix), len(self.docs))
+            grown = np.zeros((rows_now, matrix.shape[1]), np.float32)
             grown[: len(matrix)] = matrix
             matrix = grown
         matrix[slots] = rows
