@@ -119,6 +119,12 @@ class KeyLayout(Protocol):
         """The hash holding one transcript message's vector."""
         ...
 
+    @property
+    def recall_vector_pattern(self) -> str:
+        """A SCAN pattern matching every `recall_vector` hash (on one Redis, Motörhead's own
+        hashes too: they share the prefix)."""
+        ...
+
     def recall_log(self, session_id: str) -> str:
         """The stream of vector changes the session's scripts append to."""
         ...
@@ -162,6 +168,14 @@ class KeyLayout(Protocol):
 
 def _index_name(namespace: str | None) -> str:
     return f"sessions:{namespace}" if namespace else "sessions"
+
+
+MOTORHEAD_PREFIX = "motorhead:"
+"""Motörhead's long-term hashes, `motorhead:{id}` (its id a nanoid): on one Redis only."""
+
+
+def motorhead_hash(motorhead_id: str) -> str:
+    return f"{MOTORHEAD_PREFIX}{motorhead_id}"
 
 
 def _vector_name(session_id: str, message_id: str) -> str:
@@ -235,7 +249,11 @@ class MotorheadLayout:
         return f"chatcli:recall:foreign:{session_id}"
 
     def recall_vector(self, session_id: str, message_id: str) -> str:
-        return f"motorhead:{_vector_name(session_id, message_id)}"
+        return motorhead_hash(_vector_name(session_id, message_id))
+
+    @property
+    def recall_vector_pattern(self) -> str:
+        return f"{MOTORHEAD_PREFIX}*"
 
     def recall_log(self, session_id: str) -> str:
         return "chatcli:recall:log"
@@ -351,6 +369,10 @@ class ClusterLayout:
     def recall_vector(self, session_id: str, message_id: str) -> str:
         tag = bucket(session_id, self.buckets)
         return f"{self.prefix}:{{{tag}}}:vector:{_vector_name(session_id, message_id)}"
+
+    @property
+    def recall_vector_pattern(self) -> str:
+        return f"{self.prefix}:{{*}}:vector:*"
 
     def recall_log(self, session_id: str) -> str:
         return f"{self.prefix}:{{{bucket(session_id, self.buckets)}}}:recall:log"

@@ -73,7 +73,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from chatcli.recall.ranking import indexed_text, query_terms
 from chatcli.server.recall_memory import Doc, Key, MemoryIndex
-from chatcli.server.redis_layout import KeyLayout
+from chatcli.server.redis_layout import MOTORHEAD_PREFIX, KeyLayout, motorhead_hash
 from chatcli.server.store import Entry, Found, ToEmbed
 
 if TYPE_CHECKING:
@@ -90,12 +90,6 @@ LOAD_BATCH = 50
 SEARCH_MARGIN = 10
 """Extra candidates fetched so hits dropped as stale still leave `limit` results."""
 INDEX = "motorhead"
-MOTORHEAD_PATTERN = "motorhead:*"
-"""Motörhead's long-term hashes (on one Redis only: the layout's `motorhead_long_term`)."""
-
-
-def _motorhead_hash(motorhead_id: str) -> str:
-    return f"motorhead:{motorhead_id}"
 
 
 _LINE_OF = """
@@ -365,10 +359,10 @@ class RedisRecall:
                 if session is None or own is not None or dup is not None:
                     continue
                 line = indexed_text(_text(role), _text(content))
-                motorhead_id = key.decode("utf-8", "replace")[len("motorhead:") :]
+                motorhead_id = key.decode("utf-8", "replace")[len(MOTORHEAD_PREFIX) :]
                 found.setdefault(_text(session), []).append((motorhead_id, line))
 
-        async for key in client.scan_iter(match=MOTORHEAD_PATTERN, count=SCAN_BATCH):
+        async for key in client.scan_iter(match=f"{MOTORHEAD_PREFIX}*", count=SCAN_BATCH):
             batch.append(key)
             if len(batch) >= SCAN_BATCH:
                 await check(batch)
@@ -392,7 +386,7 @@ class RedisRecall:
                         "=" if duplicate else "",
                     )
                     if duplicate:
-                        pipe.hset(_motorhead_hash(motorhead_id), "chatcli_dup", "1")
+                        pipe.hset(motorhead_hash(motorhead_id), "chatcli_dup", "1")
                 pipe.sadd(self.layout.recall_dirty(session_id), session_id)
                 pipe.xadd(
                     self.layout.recall_log(session_id),
@@ -486,7 +480,7 @@ class RedisRecall:
             client = self._client()
             async with client.pipeline(transaction=False) as pipe:
                 for motorhead_id in waiting[: limit - len(other)]:
-                    pipe.hmget(_motorhead_hash(motorhead_id), "role", "content")
+                    pipe.hmget(motorhead_hash(motorhead_id), "role", "content")
                 rows = await pipe.execute()
             for motorhead_id, (role, content) in zip(waiting, rows, strict=False):
                 if content is None:
@@ -526,7 +520,7 @@ class RedisRecall:
                     keys=[
                         self.layout.recall_foreign(session_id),
                         self.layout.recall_log(session_id),
-                        *(_motorhead_hash(i.message_id) for i, _ in foreign),
+                        *(motorhead_hash(i.message_id) for i, _ in foreign),
                     ],
                     args=args,
                 )
@@ -584,7 +578,7 @@ class RedisRecall:
             for raw in docs
             if raw.startswith(b"m:")
         ]
-        vector_keys += [_motorhead_hash(raw.decode()) for raw in foreign]
+        vector_keys += [motorhead_hash(raw.decode()) for raw in foreign]
         await self._script("forget_session")(
             keys=[
                 self.layout.recall_docs(session_id),
@@ -781,7 +775,7 @@ class RedisRecall:
         async with client.pipeline(transaction=False) as pipe:
             for motorhead_id in ids:
                 pipe.hmget(
-                    _motorhead_hash(motorhead_id),
+                    motorhead_hash(motorhead_id),
                     "role",
                     "content",
                     "chatcli_model",
@@ -966,7 +960,7 @@ class RedisRecall:
             fields = dict(zip(reply[i + 1][::2], reply[i + 1][1::2], strict=True))
             session = _text(fields.get(b"session"))
             own = fields.get(b"chatcli_id")
-            doc_id = own.decode() if own else key[len("motorhead:") :]
+            doc_id = own.decode() if own else key[len(MOTORHEAD_PREFIX) :]
             ranked.append(((session, doc_id), 1.0 - float(fields.get(b"dist", b"1"))))
         return ranked
 

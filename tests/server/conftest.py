@@ -25,7 +25,7 @@ from chatcli.server.app import create_app
 from chatcli.server.embedding import EmbedderHandle
 from chatcli.server.http_limits import HttpLimits
 from chatcli.server.indexer import Indexer
-from chatcli.server.redis_layout import ClusterLayout, KeyLayout, MotorheadLayout
+from chatcli.server.redis_layout import ClusterLayout, KeyLayout
 from chatcli.server.redis_store import RedisStore, cluster_url
 from chatcli.server.store import Store
 from chatcli.server.threaded import ThreadedServer
@@ -67,12 +67,7 @@ class RawRedis:
 
     def vector_hashes(self) -> list[dict[bytes, bytes]]:
         """Every hash holding a vector: Motörhead's `motorhead:*`, or a cluster's own."""
-        layout = self.layout
-        pattern = (
-            "motorhead:*"
-            if isinstance(layout, MotorheadLayout)
-            else f"{layout.prefix}:{{*}}:vector:*"
-        )
+        pattern = self.layout.recall_vector_pattern
         return [self.client.hgetall(key) for key in self.client.scan_iter(match=pattern)]
 
 

@@ -3,6 +3,8 @@ cluster every key of a session hashes to one slot."""
 
 from __future__ import annotations
 
+import fnmatch
+
 import pytest
 from redis.crc import key_slot
 
@@ -119,3 +121,13 @@ def test_a_cluster_window_list_gives_back_its_session_id() -> None:
 )
 def test_a_cluster_is_named_by_scheme_or_query(url: str, plain: str | None) -> None:
     assert cluster_url(url) == plain
+
+
+@pytest.mark.parametrize(
+    "layout", [MotorheadLayout(), ClusterLayout()], ids=["motorhead", "cluster"]
+)
+def test_every_vector_hash_matches_the_vector_scan_pattern(
+    layout: ClusterLayout | MotorheadLayout,
+) -> None:
+    key = layout.recall_vector("x:y}{z", "01ABC")
+    assert fnmatch.fnmatchcase(key, layout.recall_vector_pattern)
