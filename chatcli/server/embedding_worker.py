@@ -17,7 +17,6 @@ batch; the batch it was computing fails, and the indexer retries it.
 from __future__ import annotations
 
 import os
-import signal
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -128,8 +127,7 @@ def _serve_batches(settings: Settings, conn: Connection, server_pid: int) -> Non
     """A worker's life: open the model, say its name and dimension, then embed what comes
     until the server goes away. Failures go back as their one-line message (an exception
     does not reliably survive pickling)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
-    spawned.end_with_server(server_pid)
+    spawned.begin(server_pid)
     os.nice(NICENESS)
     from chatcli.recall.open import open_embedder
 

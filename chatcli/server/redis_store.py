@@ -544,6 +544,9 @@ def _reports_unavailable(
     return call
 
 
+REDIS_ASYNCIO = "/redis/asyncio/"
+
+
 def lost_connection(exc: BaseException) -> bool:
     """redis-py's asyncio connection writing on a transport that was closed under it (a
     failover's reset, a peer's RST) raises what the transport raises instead of
@@ -556,12 +559,9 @@ def lost_connection(exc: BaseException) -> bool:
     while tb is not None:
         where.append(tb.tb_frame.f_code.co_filename.replace("\\", "/"))
         tb = tb.tb_next
-    if not where or not any(REDIS_ASYNCIO in name for name in where):
+    if not any(REDIS_ASYNCIO in name for name in where):
         return False
     return any(part in where[-1] for part in (REDIS_ASYNCIO, "/asyncio/", "uvloop"))
-
-
-REDIS_ASYNCIO = "/redis/asyncio/"
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ each ends with the server that spawned it, and is stopped the same way."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -31,9 +32,12 @@ def start(
     return process, conn
 
 
-def end_with_server(server_pid: int) -> None:
-    """In a worker: exit once the server is gone, even while busy in a long call that does
-    not read the pipe (whose EOF is the other way a worker learns of it)."""
+def begin(server_pid: int) -> None:
+    """A worker's first step: Ctrl-C reaches the whole process group, and the server stops
+    its workers itself, so it is ignored here; and the worker exits once the server is gone,
+    even while busy in a long call that does not read the pipe (whose EOF is the other way
+    a worker learns of it)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with, args=(server_pid,), daemon=True).start()
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import queue
-import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -284,9 +283,7 @@ def _serve_requests(settings: LLMSettings, conn: Connection, server_pid: int) ->
     the server closes when the server ends, however it ends, and that ends the loop;
     a watcher thread also ends a worker busy in a long LLM call once its server is gone.
     """
-    # Ctrl-C reaches the whole process group: the server stops its workers itself.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    spawned.end_with_server(server_pid)
+    spawned.begin(server_pid)
     model = SummaryModel(settings)
     while True:
         try:
